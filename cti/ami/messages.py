@@ -48,7 +48,7 @@ class AmiParser:
     events by the thousand, and the tracker needs few of them.
     """
 
-    __slots__ = ("_buf", "_base", "_banner_done", "_wanted", "banner", "max_message", "stats")
+    __slots__ = ("_banner_done", "_base", "_buf", "_wanted", "banner", "max_message", "stats")
 
     def __init__(
         self,
@@ -150,7 +150,9 @@ class AmiParser:
         return None
 
 
-def parse_stream(data: bytes, wanted: Collection[str] | None = None) -> list[tuple[int, AmiMessage]]:
+def parse_stream(
+    data: bytes, wanted: Collection[str] | None = None
+) -> list[tuple[int, AmiMessage]]:
     """Parse a whole captured stream (banner optional)."""
     parser = AmiParser(wanted=wanted)
     return parser.feed(data)

@@ -185,6 +185,7 @@ class CallRinging(DomainEvent):
 class CallAnswered(DomainEvent):
     extension: str | None
     direction: Direction
+    queue: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,5 @@
+"""``python -m cti``."""
+
+from cti.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,147 @@
+"""Command line: ``cti serve``, ``cti replay``, ``cti record-ami``, ``cti config``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cti import __version__
+from cti.config import SETTINGS, Config, ConfigError, PbxConfig, load_config
+from cti.logs import setup_logging
+
+log = logging.getLogger("cti")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", type=Path, help="TOML configuration file")
+    p.add_argument("--log-level", dest="log.level", help="debug, info, warning, error")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cti",
+        description="Telephony-first CTI server for Asterisk: every call captured over AMI, "
+                    "stored in SQLite, pushed to agents' browsers.",
+    )
+    parser.add_argument("--version", action="version", version=f"cti {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run the daemon: AMI → call tracker → SQLite")
+    _common(p)
+    p.add_argument("--db", dest="db.path", help="SQLite database file")
+    p.add_argument("--ami-host", dest="pbx.ami_host", help="AMI host (first PBX)")
+    p.add_argument("--ami-port", dest="pbx.ami_port", type=int, help="AMI port (first PBX)")
+    p.add_argument("--log-json", dest="log.json", action="store_const", const=True,
+                   help="structured JSON logs")
+
+    p = sub.add_parser("replay", help="run a capture through the tracker, print one JSON call "
+                                      "record per line")
+    _common(p)
+    p.add_argument("path", type=Path, help="raw AMI capture, JSON array or JSON lines "
+                                          "(or a folder holding ami.raw)")
+    p.add_argument("--db", dest="db.path", help="also store the calls in this SQLite file")
+    p.add_argument("--pbx", help="PBX name to use from the config (default: the first)")
+
+    p = sub.add_parser("record-ami", help="capture a live AMI stream (raw bytes on stdout, "
+                                          "timing sidecar beside it) for a bug report")
+    _common(p)
+    p.add_argument("--pbx", help="PBX name from the config (default: the first)")
+    p.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: Ctrl-C)")
+    p.add_argument("--timing", type=Path, help="timing sidecar path (default: <stdout file>"
+                                               ".timing.jsonl when stdout is a file)")
+
+    p = sub.add_parser("config", help="check the configuration and print it (secrets hidden)")
+    _common(p)
+    p.add_argument("--settings", action="store_true", help="list every setting with its help")
+    return parser
+
+
+def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(ns).items() if "." in k and v is not None}
+
+
+def _pick_pbx(config: Config, name: str | None) -> PbxConfig:
+    if name is None:
+        return config.pbxes[0]
+    for pbx in config.pbxes:
+        if pbx.name == name:
+            return pbx
+    have = ", ".join(p.name for p in config.pbxes)
+    raise ConfigError(f"no [[pbx]] named {name!r} (have: {have})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if ns.command is None:
+        parser.print_help()
+        return 0
+    try:
+        config = load_config(getattr(ns, "config", None), overrides=_overrides(ns))
+    except ConfigError as exc:
+        print(f"cti: configuration error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(config.get("log.level"), bool(config.get("log.json")))
+    try:
+        if ns.command == "replay":
+            return _cmd_replay(ns, config)
+        if ns.command == "serve":
+            from cti.daemon import serve
+
+            return asyncio.run(serve(config))
+        if ns.command == "record-ami":
+            from cti.ami.recorder import record
+
+            pbx = _pick_pbx(config, ns.pbx)
+            return asyncio.run(record(pbx, ns.seconds, ns.timing))
+        if ns.command == "config":
+            return _cmd_config(ns, config)
+    except ConfigError as exc:
+        print(f"cti: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    parser.error(f"unknown command {ns.command}")
+    return 2
+
+
+def _cmd_replay(ns: argparse.Namespace, config: Config) -> int:
+    from cti.capture import CaptureError
+    from cti.replay import replay
+
+    pbx = _pick_pbx(config, ns.pbx)
+    db = Path(getattr(ns, "db.path")) if getattr(ns, "db.path", None) else None
+    try:
+        asyncio.run(replay(ns.path, config.tracker_config(pbx), db=db, out=sys.stdout,
+                           progress=True))
+    except CaptureError as exc:
+        print(f"cti replay: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_config(ns: argparse.Namespace, config: Config) -> int:
+    if ns.settings:
+        for s in SETTINGS:
+            print(f"{s.key:28} default {s.default!r}\n{'':28} {s.help}")
+        return 0
+    secret_words = ("secret", "password")
+    values = {k: v for k, v in config.values.items()}
+    pbxes = []
+    for pbx in config.pbxes:
+        d = {k: ("***" if any(w in k for w in secret_words) else v)
+             for k, v in vars(pbx).items()}
+        pbxes.append(d)
+    print(json.dumps({"source": config.source, "settings": values, "pbx": pbxes}, indent=2,
+                     default=list))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,248 @@
+"""Settings: defaults < TOML file < environment (``CTI_…``) < command-line flags.
+
+Every setting is declared once, as data, with its default and help text (the README's
+configuration reference is checked against this table by a test). Several PBXes are allowed as
+``[[pbx]]`` tables; with none, one PBX named ``default`` uses the defaults (the embedded
+simulator's address and credentials), so ``cti serve`` works out of the box.
+
+Environment: ``CTI_<SECTION>_<KEY>`` for a plain setting (``CTI_DB_PATH``), and
+``CTI_PBX_<NAME>_<KEY>`` for a PBX setting (``CTI_PBX_DEFAULT_AMI_SECRET``), so secrets need not
+sit in the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cti.calls.classify import TrackerConfig
+
+
+class ConfigError(Exception):
+    """An invalid configuration; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # "section.name" (or "pbx.name" for per-PBX settings)
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("db.path", "cti.db", "SQLite database file (created if missing)."),
+    Setting("log.level", "info", "Log level: debug, info, warning, error."),
+    Setting("log.json", False, "Write logs as JSON lines (structured) instead of text."),
+    Setting("overlong.seconds", 600.0,
+            "Talk time (s) after which a call is flagged overlong; 0 disables the flag."),
+    Setting("overlong.by_direction", {},
+            "Per-direction thresholds, e.g. {inbound = 900, outbound = 1200}."),
+    Setting("overlong.by_queue", {}, "Per-queue thresholds, e.g. {support = 300}."),
+    Setting("pbx.name", "default", "Name of this PBX (part of every call's key)."),
+    Setting("pbx.ami_host", "127.0.0.1", "AMI host."),
+    Setting("pbx.ami_port", 5038, "AMI TCP port."),
+    Setting("pbx.ami_user", "cti", "AMI username (manager.conf section)."),
+    Setting("pbx.ami_secret", "cti-secret",
+            "AMI secret. Prefer the environment: CTI_PBX_<NAME>_AMI_SECRET."),
+    Setting("pbx.ami_ping_interval", 20.0, "Seconds between keepalive pings."),
+    Setting("pbx.ami_action_timeout", 10.0, "Seconds before an AMI action fails."),
+    Setting("pbx.ami_backoff_min", 0.5, "First reconnect delay (s); doubles up to the max."),
+    Setting("pbx.ami_backoff_max", 30.0, "Longest reconnect delay (s)."),
+    Setting("pbx.ari_url", "http://127.0.0.1:8088/ari", "ARI base URL."),
+    Setting("pbx.ari_user", "cti", "ARI username (ari.conf)."),
+    Setting("pbx.ari_password", "cti-secret", "ARI password. Prefer CTI_PBX_<NAME>_ARI_PASSWORD."),
+    Setting("pbx.extension_pattern", r"^\d{2,6}$",
+            "Regex: endpoints whose name matches are internal extensions (phones)."),
+    Setting("pbx.trunk_patterns", [],
+            "Regexes: endpoints matching any are trunks, whatever their name looks like."),
+    Setting("pbx.inbound_contexts",
+            ["from-trunk*", "from-pstn*", "from-external*", "from-did*", "ext-did*",
+             "from-sip-external"],
+            "Contexts (glob) where calls from outside enter the dialplan."),
+    Setting("pbx.external_min_digits", 7,
+            "A dialled number with at least this many digits is external (outbound)."),
+)
+
+_BY_KEY = {s.key: s for s in SETTINGS}
+_SECTIONS = {s.key.split(".")[0] for s in SETTINGS} - {"pbx"}
+
+
+@dataclass(frozen=True)
+class PbxConfig:
+    name: str
+    ami_host: str
+    ami_port: int
+    ami_user: str
+    ami_secret: str
+    ami_ping_interval: float
+    ami_action_timeout: float
+    ami_backoff_min: float
+    ami_backoff_max: float
+    ari_url: str
+    ari_user: str
+    ari_password: str
+    extension_pattern: str
+    trunk_patterns: tuple[str, ...]
+    inbound_contexts: tuple[str, ...]
+    external_min_digits: int
+
+
+@dataclass(frozen=True)
+class Config:
+    values: Mapping[str, Any]
+    pbxes: tuple[PbxConfig, ...]
+    source: str = "defaults"
+    notes: tuple[str, ...] = field(default=())
+
+    def get(self, key: str) -> Any:
+        return self.values[key]
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.values["db.path"])
+
+    def tracker_config(self, pbx: PbxConfig) -> TrackerConfig:
+        return TrackerConfig(
+            pbx=pbx.name,
+            extension_pattern=pbx.extension_pattern,
+            trunk_patterns=pbx.trunk_patterns,
+            inbound_contexts=pbx.inbound_contexts,
+            external_min_digits=pbx.external_min_digits,
+            overlong_seconds=float(self.values["overlong.seconds"]),
+            overlong_by_direction=dict(self.values["overlong.by_direction"]),
+            overlong_by_queue=dict(self.values["overlong.by_queue"]),
+        )
+
+
+def _coerce(key: str, value: Any) -> Any:
+    default = _BY_KEY[key].default
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(value)
+                return low in ("1", "true", "yes", "on")
+            if not isinstance(value, bool):
+                raise ValueError(value)
+            return value
+        if isinstance(default, int):
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if isinstance(default, float):
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        if isinstance(default, str):
+            if not isinstance(value, str):
+                raise ValueError(value)
+            return value
+        if isinstance(default, list):
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(value)
+            return tuple(value)
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise ValueError(value)
+            return {str(k): float(v) for k, v in value.items()}
+    except (TypeError, ValueError) as exc:
+        kind = type(default).__name__
+        raise ConfigError(f"setting '{key}': expected {kind}, got {value!r}") from exc
+    return value
+
+
+def _env_name(*parts: str) -> str:
+    return "CTI_" + "_".join(re.sub(r"[^A-Za-z0-9]", "_", p).upper() for p in parts)
+
+
+def load_config(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the configuration. ``overrides`` are CLI flags, keyed like ``db.path``."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path}: not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from exc
+        source = str(path)
+    values: dict[str, Any] = {s.key: _coerce(s.key, s.default) for s in SETTINGS
+                              if not s.key.startswith("pbx.")}
+    pbx_tables = data.pop("pbx", None)
+    for section, table in data.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"unknown section '[{section}]' in {source}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"'{section}' must be a table")
+        for key, value in table.items():
+            full = f"{section}.{key}"
+            if full not in _BY_KEY:
+                raise ConfigError(f"unknown setting '{full}' in {source}")
+            values[full] = _coerce(full, value)
+    for key in list(values):
+        name = _env_name(*key.split("."))
+        if name in env:
+            values[key] = _coerce(key, env[name])
+    for key, value in (overrides or {}).items():
+        if key not in _BY_KEY:
+            raise ConfigError(f"unknown setting '{key}'")
+        if value is not None and not key.startswith("pbx."):
+            values[key] = _coerce(key, value)
+    if pbx_tables is None:
+        pbx_tables = [{}]
+    if not isinstance(pbx_tables, list) or not all(isinstance(t, dict) for t in pbx_tables):
+        raise ConfigError("'pbx' must be an array of tables: [[pbx]]")
+    pbxes = tuple(_pbx(i, t, env, overrides or {}) for i, t in enumerate(pbx_tables))
+    names = [p.name for p in pbxes]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"duplicate [[pbx]] names: {names}")
+    return Config(values, pbxes, source)
+
+
+def _pbx(index: int, table: Mapping[str, Any], env: Mapping[str, str],
+         overrides: Mapping[str, Any]) -> PbxConfig:
+    vals: dict[str, Any] = {}
+    for s in SETTINGS:
+        if not s.key.startswith("pbx."):
+            continue
+        vals[s.key[4:]] = _coerce(s.key, s.default)
+    for key, value in table.items():
+        full = f"pbx.{key}"
+        if full not in _BY_KEY:
+            raise ConfigError(f"unknown setting '{full}' in [[pbx]] #{index + 1}")
+        vals[key] = _coerce(full, value)
+    for key in list(vals):
+        name = _env_name("pbx", vals["name"], key)
+        if name in env:
+            vals[key] = _coerce(f"pbx.{key}", env[name])
+    if index == 0:
+        for key, value in overrides.items():
+            if key.startswith("pbx.") and value is not None:
+                vals[key[4:]] = _coerce(key, value)
+    for pattern_key in ("extension_pattern",):
+        try:
+            re.compile(vals[pattern_key])
+        except re.error as exc:
+            raise ConfigError(f"setting 'pbx.{pattern_key}': bad regex ({exc})") from exc
+    for pat in vals["trunk_patterns"]:
+        try:
+            re.compile(pat)
+        except re.error as exc:
+            raise ConfigError(f"setting 'pbx.trunk_patterns': bad regex {pat!r} ({exc})") from exc
+    if not 0 < vals["ami_port"] < 65536:
+        raise ConfigError(f"setting 'pbx.ami_port': {vals['ami_port']} is not a TCP port")
+    return PbxConfig(**vals)
