@@ -121,6 +121,8 @@ class AmiParser:
 
     def _parse(self, raw: bytes) -> AmiMessage | None:
         text = raw.decode("utf-8", "replace")
+        if text.find("Event: ", 1) > 0 or text.find("Response: ", 1) > 0:
+            text = self._cut_glued(text)
         msg: AmiMessage = {}
         for line in text.split("\r\n"):
             key, sep, value = line.partition(": ")
@@ -134,20 +136,34 @@ class AmiParser:
                 msg[key] = value
         if "Event" in msg or "Response" in msg:
             return msg
-        return self._repair(text)
-
-    def _repair(self, text: str) -> AmiMessage | None:
-        """Garbage in front of a real message: cut it and parse from the real first line."""
         self.stats.malformed += 1
-        for marker in ("Event: ", "Response: "):
-            idx = text.find(marker)
-            if idx > 0:
-                self.stats.garbage_bytes += len(text[:idx].encode("utf-8", "replace"))
-                fixed = self._parse(text[idx:].encode("utf-8", "replace"))
-                if fixed is not None:
-                    return fixed
-        self.stats.garbage_bytes += len(text)
+        self.stats.garbage_bytes += len(raw)
         return None
+
+    def _cut_glued(self, text: str) -> str:
+        """A message truncated (or garbage) without its empty line swallows the next message:
+        keep the last ``Event:``/``Response:`` header and what follows, count the rest.
+
+        ``UserEvent: `` headers are the one legitimate place where ``Event: `` appears inside
+        a message, and ``OriginateResponse`` events carry a ``Response:`` *line*; so an
+        ``Event:`` counts anywhere but after ``User``, a ``Response:`` only when glued mid-line.
+        """
+        best = 0
+        for marker in ("Event: ", "Response: "):
+            idx = text.find(marker, 1)
+            while idx > 0:
+                if marker == "Event: ":
+                    ok = text[max(0, idx - 4):idx] != "User"
+                else:
+                    ok = text[idx - 1] != "\n"
+                if ok:
+                    best = max(best, idx)
+                idx = text.find(marker, idx + 1)
+        if best == 0:
+            return text
+        self.stats.malformed += 1
+        self.stats.garbage_bytes += len(text[:best].encode("utf-8", "replace"))
+        return text[best:]
 
 
 def parse_stream(

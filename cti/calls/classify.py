@@ -64,6 +64,16 @@ class ChannelName:
         return self.endpoint.split("@", 1)[0] if self.tech == "LOCAL" else ""
 
 
+_VALID_CHANNEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]*/[^\s;/][^\s]*$")
+
+
+def valid_channel_name(name: str) -> bool:
+    """``Tech/resource`` as Asterisk names channels; Local channels need ``exten@context``."""
+    if not _VALID_CHANNEL.match(name):
+        return False
+    return name[:6].upper() != "LOCAL/" or "@" in name
+
+
 @lru_cache(maxsize=65536)
 def parse_channel(name: str) -> ChannelName:
     """``PJSIP/1001-00000081`` → (PJSIP, 1001); ``Local/1001@ctx-00000012;2`` → (LOCAL, …, 2)."""

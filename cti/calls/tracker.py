@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Mapping
 
-from cti.calls.classify import Classifier, TrackerConfig, parse_channel
+from cti.calls.classify import Classifier, TrackerConfig, parse_channel, valid_channel_name
 from cti.calls.model import (
     CallAnswered,
     CallEnded,
@@ -62,6 +62,7 @@ class Tracker:
         self.chans: dict[str, Chan] = {}
         self.calls: dict[str, CallState] = {}  # by Linkedid (aliases after merges)
         self.ignored = 0
+        self.invalid = 0  # consumed events too broken to use (no valid channel name)
         self._out: list[DomainEvent] = []
         self._handlers: dict[str, Callable[[Msg, float], None]] = {
             "Newchannel": self._on_newchannel,
@@ -145,7 +146,8 @@ class Tracker:
             if not adopt:
                 return None
             name = msg.get(p + "Channel", "")
-            if not name:
+            if not valid_channel_name(name):
+                self.invalid += 1
                 return None
             chan = self._new_chan(msg, p, uid, name, t, seen_created=False)
         else:
@@ -282,8 +284,9 @@ class Tracker:
     # ------------------------------------------------------------------ handlers
     def _on_newchannel(self, msg: Msg, t: float) -> None:
         uid = msg.get("Uniqueid")
-        name = msg.get("Channel")
-        if not uid or not name:
+        name = msg.get("Channel", "")
+        if not uid or not valid_channel_name(name):
+            self.invalid += 1
             return
         if uid in self.chans:
             self._snap(msg, "", t)
