@@ -63,6 +63,7 @@ class Tracker:
         self.calls: dict[str, CallState] = {}  # by Linkedid (aliases after merges)
         self.ignored = 0
         self.invalid = 0  # consumed events too broken to use (no valid channel name)
+        self.clock_offset = 0.0  # PBX Timestamp minus our receive time, from the last event
         self._out: list[DomainEvent] = []
         self._handlers: dict[str, Callable[[Msg, float], None]] = {
             "Newchannel": self._on_newchannel,
@@ -90,6 +91,7 @@ class Tracker:
         if ts:
             with contextlib.suppress(ValueError):
                 t = float(ts)
+                self.clock_offset = t - received_at
         out: list[DomainEvent] = []
         self._out = out
         handler = self._handlers.get(name)
@@ -132,6 +134,11 @@ class Tracker:
             if uid not in listed and chan.alive:
                 self._hangup(chan, at, "")
         return out
+
+    def pbx_time(self, local_now: float) -> float:
+        """Our clock reading expressed on the PBX's clock (the same when it sends no
+        ``Timestamp``): the time to give :meth:`resync` when the answer carries none."""
+        return local_now + self.clock_offset
 
     def live_calls(self) -> list[CallState]:
         return [c for c in {id(c): c for c in self.calls.values()}.values() if not c.ended]

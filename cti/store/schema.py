@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cti.calls.model import (
+    DIRECTIONS,
+    STATUSES,
     CallEnded,
     CallRecord,
     DomainEvent,
@@ -362,3 +364,46 @@ def record_from_row(row: sqlite3.Row, legs: tuple[Leg, ...] = ()) -> CallRecord:
         overlong=bool(row["overlong"]),
         legs=legs,
     )
+
+
+# --------------------------------------------------------------------------- call-log filters
+_EQUAL_FILTERS = ("pbx", "extension", "caller_number", "callee_number", "queue")
+_FLAG_FILTERS = ("answered", "overlong")
+
+
+def build_where(filters: dict[str, object]) -> tuple[list[str], list[Any]]:
+    """SQL conditions (ANDed) and parameters for call-log filters; None values are ignored.
+
+    Unknown names and impossible values raise ``ValueError``: they are caller bugs, and silently
+    returning an empty page would hide them."""
+    where: list[str] = []
+    params: list[Any] = []
+    for name, value in filters.items():
+        if value is None:
+            continue
+        if name in _EQUAL_FILTERS or name in ("direction", "status", "number"):
+            if not isinstance(value, str):
+                raise ValueError(f"filter {name} takes a string, not {value!r}")
+            if name == "direction" and value not in DIRECTIONS:
+                raise ValueError(f"direction must be one of {DIRECTIONS}, not {value!r}")
+            if name == "status" and value not in STATUSES:
+                raise ValueError(f"status must be one of {STATUSES}, not {value!r}")
+            if name == "number":
+                where.append("(caller_number = ? OR callee_number = ?)")
+                params.extend((value, value))
+            else:
+                where.append(f"{name} = ?")
+                params.append(value)
+        elif name in _FLAG_FILTERS:
+            if not isinstance(value, bool):
+                raise ValueError(f"filter {name} takes True or False, not {value!r}")
+            where.append(f"{name} = ?")
+            params.append(int(value))
+        elif name in ("since", "until"):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"filter {name} takes epoch seconds, not {value!r}")
+            where.append("started_at >= ?" if name == "since" else "started_at < ?")
+            params.append(float(value))
+        else:
+            raise ValueError(f"unknown call filter {name!r}")
+    return where, params

@@ -1,0 +1,142 @@
+"""The daemon: for each PBX, AMI client → pipeline (tracker) → bus → store and live rules.
+
+On every (re)login the PBX is asked for its live channels (``CoreShowChannels``) and the tracker
+reconciles: events sent while we were disconnected are gone for good, so this is the only way
+to pick up calls that started meanwhile and to close the ones that ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from cti.ami.client import AmiClient, AmiConfig
+from cti.bus import Bus
+from cti.calls.model import CallEnded, DomainEvent
+from cti.config import Config, PbxConfig
+from cti.errors import AmiError
+from cti.pipeline import WANTED_EVENTS, Pipeline
+from cti.rules import OverlongWatcher
+from cti.store.sqlite import Store
+
+log = logging.getLogger(__name__)
+
+
+def attach_store(bus: Bus, store: Store) -> None:
+    """Persist every finished call and every domain event (the per-call timeline)."""
+
+    def on_event(event: DomainEvent) -> None:
+        if isinstance(event, CallEnded):
+            store.submit(event.record)
+        store.submit(event)
+
+    bus.subscribe(on_event)
+
+
+def ami_config(pbx: PbxConfig) -> AmiConfig:
+    return AmiConfig(host=pbx.ami_host, port=pbx.ami_port, username=pbx.ami_user,
+                     secret=pbx.ami_secret, ping_interval=pbx.ami_ping_interval,
+                     action_timeout=pbx.ami_action_timeout, backoff_min=pbx.ami_backoff_min,
+                     backoff_max=pbx.ami_backoff_max, wanted=WANTED_EVENTS)
+
+
+@dataclass
+class PbxLink:
+    pbx: PbxConfig
+    pipeline: Pipeline
+    client: AmiClient
+    resyncs: int = 0
+    resync_failures: int = 0
+
+
+@dataclass
+class Daemon:
+    config: Config
+    bus: Bus = field(default_factory=Bus)
+    store: Store | None = None
+    links: list[PbxLink] = field(default_factory=list)
+    overlong: OverlongWatcher | None = None
+
+    async def start(self) -> None:
+        self.store = await Store.open(self.config.db_path)
+        attach_store(self.bus, self.store)
+        trackers = {p.name: self.config.tracker_config(p) for p in self.config.pbxes}
+        self.overlong = OverlongWatcher(self.bus, trackers)
+        for pbx in self.config.pbxes:
+            pipeline = Pipeline(trackers[pbx.name], self.bus)
+            link = PbxLink(pbx, pipeline, None)  # type: ignore[arg-type]  # set just below
+            link.client = AmiClient(ami_config(pbx), pipeline.on_ami_event,
+                                    self._resync_hook(link))
+            self.links.append(link)
+            link.client.start()
+            log.info("pbx %s: connecting to AMI %s:%s", pbx.name, pbx.ami_host, pbx.ami_port)
+
+    def _resync_hook(self, link: PbxLink) -> Any:
+        async def hook(client: AmiClient) -> None:
+            try:
+                items = await client.list_action({"Action": "CoreShowChannels"},
+                                                 "CoreShowChannelsComplete")
+            except AmiError as exc:
+                link.resync_failures += 1
+                log.warning("pbx %s: resync failed: %s", link.pbx.name, exc)
+                return
+            at = link.pipeline.tracker.pbx_time(time.time())
+            stamps = [m.get("Timestamp") for m in items if m.get("Timestamp")]
+            if stamps:
+                with contextlib.suppress(ValueError):
+                    at = float(stamps[-1] or at)
+            n = link.pipeline.resync(items, at)
+            link.resyncs += 1
+            log.info("pbx %s: resynced with %d live channel(s), %d change(s)", link.pbx.name,
+                     len(items), n)
+
+        return hook
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"bus": {"published": self.bus.published,
+                                       "subscriber_errors": self.bus.subscriber_errors}}
+        for link in self.links:
+            snap = link.client.snapshot()
+            out[link.pbx.name] = {
+                "state": str(snap.state),
+                "events": snap.counters.events,
+                "reconnects": snap.counters.disconnects,
+                "malformed": snap.parser.malformed,
+                "live_calls": len(link.pipeline.tracker.live_calls()),
+                "tracker_errors": link.pipeline.tracker_errors,
+                "resyncs": link.resyncs,
+            }
+        if self.store is not None:
+            out["store"] = vars(self.store.stats)
+        return out
+
+    async def close(self) -> None:
+        for link in self.links:
+            await link.client.close()
+        if self.overlong is not None:
+            self.overlong.close()
+        if self.store is not None:
+            await self.store.close()
+
+
+async def serve(config: Config, stop: asyncio.Event | None = None) -> int:
+    """Run until SIGINT/SIGTERM (or ``stop`` is set)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    daemon = Daemon(config)
+    await daemon.start()
+    log.info("cti serving; database %s", config.db_path)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: %s", daemon.status())
+        await daemon.close()
+    return 0
