@@ -22,23 +22,12 @@ Unknown events are ignored: the adapter asks the parser to skip them before they
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 
-from cti.calls.classify import Classifier, TrackerConfig, parse_channel, valid_channel_name
-from cti.calls.model import (
-    CallAnswered,
-    CallEnded,
-    CallRinging,
-    CallStarted,
-    CallTransferred,
-    DomainEvent,
-    Party,
-    RecordingStarted,
-    Transfer,
-)
-from cti.calls.state import CallState, Chan, clean, direction_of, finalize, is_callee_leg
-
-Msg = Mapping[str, str]
+from cti.calls.classify import TrackerConfig, valid_channel_name
+from cti.calls.core import Msg, TrackerCore
+from cti.calls.model import DomainEvent, Party, RecordingStarted, Transfer
+from cti.calls.state import CallState, clean
 
 #: Events the tracker reads; everything else can be skipped by the parser.
 CONSUMED_EVENTS: frozenset[str] = frozenset({
@@ -54,17 +43,11 @@ CONSUMED_EVENTS: frozenset[str] = frozenset({
 NO_ADOPT = frozenset({"Hangup", "Cdr", "OriginateResponse"})
 
 
-class Tracker:
+class Tracker(TrackerCore):
+    """``feed(event, received_at) -> [DomainEvent]``; ``resync(CoreShowChannel items, at)``."""
+
     def __init__(self, cfg: TrackerConfig | None = None) -> None:
-        self.cfg = cfg or TrackerConfig()
-        self.cls = Classifier(self.cfg)
-        self.pbx = self.cfg.pbx
-        self.chans: dict[str, Chan] = {}
-        self.calls: dict[str, CallState] = {}  # by Linkedid (aliases after merges)
-        self.ignored = 0
-        self.invalid = 0  # consumed events too broken to use (no valid channel name)
-        self.clock_offset = 0.0  # PBX Timestamp minus our receive time, from the last event
-        self._out: list[DomainEvent] = []
+        super().__init__(cfg)
         self._handlers: dict[str, Callable[[Msg, float], None]] = {
             "Newchannel": self._on_newchannel,
             "Newstate": self._on_newstate,
@@ -78,6 +61,8 @@ class Tracker:
             "QueueCallerAbandon": self._on_queue_abandon,
             "VarSet": self._on_varset,
             "Rename": self._on_rename,
+            "BridgeEnter": self._on_bridge_enter,
+            "BridgeLeave": self._on_bridge_leave,
         }
 
     # ------------------------------------------------------------------ public API
@@ -143,151 +128,6 @@ class Tracker:
     def live_calls(self) -> list[CallState]:
         return [c for c in {id(c): c for c in self.calls.values()}.values() if not c.ended]
 
-    # ------------------------------------------------------------------ channel bookkeeping
-    def _snap(self, msg: Msg, p: str, t: float, adopt: bool = True) -> Chan | None:
-        uid = msg.get(p + "Uniqueid")
-        if not uid:
-            return None
-        chan = self.chans.get(uid)
-        if chan is None:
-            if not adopt:
-                return None
-            name = msg.get(p + "Channel", "")
-            if not valid_channel_name(name):
-                self.invalid += 1
-                return None
-            chan = self._new_chan(msg, p, uid, name, t, seen_created=False)
-        else:
-            linkedid = msg.get(p + "Linkedid")
-            if linkedid and linkedid != chan.call.linkedid:
-                self._linkedid_changed(chan, linkedid)
-        state = msg.get(p + "ChannelStateDesc")
-        if state:
-            chan.state = state
-        ctx = msg.get(p + "Context")
-        if ctx:
-            chan.context = ctx
-        exten = msg.get(p + "Exten")
-        if exten is not None:
-            chan.exten = exten
-            call = chan.call
-            if chan is call.first and not call.dialled and exten not in ("", "s"):
-                call.dialled = exten
-        return chan
-
-    def _new_chan(self, msg: Msg, p: str, uid: str, name: str, t: float,
-                  seen_created: bool) -> Chan:
-        linkedid = msg.get(p + "Linkedid") or uid
-        call = self.calls.get(linkedid)
-        if call is None or call.ended:
-            call = CallState(linkedid=linkedid, created_at=t)
-            self.calls[linkedid] = call
-        cn = parse_channel(name)
-        kind = self.cls.leg_kind(cn)
-        endpoint = cn.local_exten if kind == "local" else cn.endpoint
-        chan = Chan(name, uid, kind, endpoint, t, call, seen_created=seen_created)
-        chan.caller_num = clean(msg.get(p + "CallerIDNum"))
-        chan.caller_name = clean(msg.get(p + "CallerIDName"))
-        chan.context = msg.get(p + "Context", "")
-        self.chans[uid] = chan
-        call.chans[uid] = chan
-        if call.first is None and uid == linkedid:
-            self._set_first(call, chan, msg.get(p + "Exten", ""), t)
-        elif (call.first is not None and call.first.kind == "local" and kind == "extension"
-              and call.originator is None and not call.has_trunk_leg()):
-            call.originator = chan  # Originate(Local/…): the agent's own phone rings first
-        return chan
-
-    def _set_first(self, call: CallState, chan: Chan, exten: str, t: float) -> None:
-        call.first = chan
-        call.created_at = min(call.created_at, chan.created_at)
-        party = Party(chan.caller_num, chan.caller_name)
-        call.caller_initial = call.caller_latest = party
-        if exten not in ("", "s"):
-            call.dialled = exten
-        if not call.started_emitted:
-            call.started_emitted = True
-            self._out.append(CallStarted(self.pbx, call.linkedid, chan.created_at,
-                                         direction_of(call, self.cls), party,
-                                         Party(call.dialled, "")))
-
-    def _linkedid_changed(self, chan: Chan, linkedid: str) -> None:
-        target = self.calls.get(linkedid)
-        old = chan.call
-        if target is None or target is old or target.ended:
-            return
-        del old.chans[chan.uniqueid]
-        chan.call = target
-        target.chans[chan.uniqueid] = chan
-        if not old.live():
-            self._merge(old, target)
-
-    def _merge(self, src: CallState, dst: CallState) -> None:
-        """Fold call ``src`` into ``dst`` (attended transfer, or bridging two calls)."""
-        if src is dst:
-            return
-        for uid, chan in src.chans.items():
-            chan.call = dst
-            dst.chans[uid] = chan
-        src.chans = {}
-        for ext in src.rung:
-            dst.add_rung(ext)
-        dst.transfers.extend(src.transfers)
-        dst.recordings.extend(r for r in src.recordings if r not in dst.recordings)
-        dst.dial_statuses.extend(src.dial_statuses)
-        dst.queue = dst.queue or src.queue
-        if dst.answered_at is None and src.answered_at is not None:
-            dst.answered_at, dst.answer_leg = src.answered_at, src.answer_leg
-        src.ended = True
-        for key, call in list(self.calls.items()):
-            if call is src:
-                self.calls[key] = dst
-
-    def _ring(self, chan: Chan, t: float) -> None:
-        call = chan.call
-        if chan.rung or chan.kind != "extension" or chan is call.first or chan is call.originator:
-            return
-        chan.rung = True
-        call.add_rung(chan.endpoint)
-        if call.first is None:
-            return
-        self._out.append(CallRinging(
-            self.pbx, call.linkedid, t, chan.endpoint, direction_of(call, self.cls),
-            call.caller_latest, Party(call.dialled, ""), call.queue))
-
-    def _went_up(self, chan: Chan, t: float) -> None:
-        chan.up_at = t
-        call = chan.call
-        if call.answered_at is None and is_callee_leg(call, chan):
-            call.answered_at = t
-            call.answer_leg = chan
-            if call.first is not None:
-                ext = chan.endpoint if chan.kind == "extension" else None
-                self._out.append(CallAnswered(self.pbx, call.linkedid, t, ext,
-                                              direction_of(call, self.cls), call.queue))
-
-    def _hangup(self, chan: Chan, t: float, cause: str) -> None:
-        chan.hangup_at = t
-        chan.cause = cause
-        call = chan.call
-        if call.live() or call.ended:
-            return
-        call.ended = True
-        for uid in call.chans:
-            self.chans.pop(uid, None)
-        for key, c in list(self.calls.items()):
-            if c is call:
-                del self.calls[key]
-        record = finalize(call, self.cls, self.pbx)
-        if record is not None:
-            self._out.append(CallEnded(self.pbx, call.linkedid, record.ended_at, record))
-
-    def _extension_of(self, msg: Msg, p: str) -> str:
-        chan = self.chans.get(msg.get(p + "Uniqueid", ""))
-        if chan is not None and chan.kind == "extension":
-            return chan.endpoint
-        return clean(msg.get(p + "CallerIDNum")) or clean(msg.get(p + "Exten"))
-
     # ------------------------------------------------------------------ handlers
     def _on_newchannel(self, msg: Msg, t: float) -> None:
         uid = msg.get("Uniqueid")
@@ -347,7 +187,6 @@ class Tracker:
             return
         transfer = Transfer("blind", self._extension_of(msg, "Transferer"),
                             msg.get("Extension", ""), t)
-        chan.call.transfers.append(transfer)
         self._emit_transfer(chan.call, transfer)
 
     def _on_attended_transfer(self, msg: Msg, t: float) -> None:
@@ -365,13 +204,7 @@ class Tracker:
         call = orig.call
         if second is not None and second.call is not call:
             self._merge(second.call, call)
-        call.transfers.append(transfer)
         self._emit_transfer(call, transfer)
-
-    def _emit_transfer(self, call: CallState, transfer: Transfer) -> None:
-        if call.first is not None:
-            self._out.append(CallTransferred(self.pbx, call.linkedid, transfer.at, transfer.kind,
-                                             transfer.from_, transfer.to))
 
     def _on_queue_join(self, msg: Msg, t: float) -> None:
         chan = self._snap(msg, "", t)
@@ -393,6 +226,21 @@ class Tracker:
                 chan.call.recordings.append(path)
                 if chan.call.first is not None:
                     self._out.append(RecordingStarted(self.pbx, chan.call.linkedid, t, path))
+
+    def _on_bridge_enter(self, msg: Msg, t: float) -> None:
+        chan = self._snap(msg, "", t)
+        bridge = msg.get("BridgeUniqueid", "")
+        if chan is not None and bridge:
+            self._bridged(chan, bridge, t)
+
+    def _on_bridge_leave(self, msg: Msg, t: float) -> None:
+        chan = self._snap(msg, "", t)
+        members = self.bridges.get(msg.get("BridgeUniqueid", ""))
+        if chan is not None and members is not None:
+            members.discard(chan.uniqueid)
+            if not members:
+                del self.bridges[msg["BridgeUniqueid"]]
+            chan.bridge = ""
 
     def _on_rename(self, msg: Msg, t: float) -> None:
         chan = self.chans.get(msg.get("Uniqueid", ""))
