@@ -80,7 +80,7 @@ def same_call(got: CallRecord, want: CallRecord, tolerance: float) -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 async def test_live_tcp_gives_the_replay_records(scenario: str, tmp_path: Path) -> None:
     want = replayed(scenario)
-    got, daemon, _ = await run_live(scenario, tmp_path)
+    got, _, _ = await run_live(scenario, tmp_path)
     assert set(got) == set(want)
     for call_id, rec in want.items():
         same_call(got[call_id], rec, tolerance=0.01)
