@@ -11,13 +11,12 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from cti.ami.client import AmiClient, AmiConfig
 from cti.bus import Bus
-from cti.calls.model import CallEnded, DomainEvent
+from cti.calls.model import DomainEvent
 from cti.config import Config, PbxConfig
 from cti.errors import AmiError
 from cti.pipeline import WANTED_EVENTS, Pipeline
@@ -28,12 +27,10 @@ log = logging.getLogger(__name__)
 
 
 def attach_store(bus: Bus, store: Store) -> None:
-    """Persist every finished call and every domain event (the per-call timeline)."""
+    """Persist every domain event (the per-call timeline) and, with ``CallEnded``, the call."""
 
     def on_event(event: DomainEvent) -> None:
-        if isinstance(event, CallEnded):
-            store.submit(event.record)
-        store.submit(event)
+        store.submit(event)  # a CallEnded carries its record: the store saves both
 
     bus.subscribe(on_event)
 
@@ -52,6 +49,7 @@ class PbxLink:
     client: AmiClient
     resyncs: int = 0
     resync_failures: int = 0
+    bridges: int = 0  # live bridges at the last resync
 
 
 @dataclass
@@ -77,23 +75,27 @@ class Daemon:
             log.info("pbx %s: connecting to AMI %s:%s", pbx.name, pbx.ami_host, pbx.ami_port)
 
     def _resync_hook(self, link: PbxLink) -> Any:
-        async def hook(client: AmiClient) -> None:
-            try:
-                items = await client.list_action({"Action": "CoreShowChannels"},
-                                                 "CoreShowChannelsComplete")
-            except AmiError as exc:
-                link.resync_failures += 1
-                log.warning("pbx %s: resync failed: %s", link.pbx.name, exc)
-                return
-            at = link.pipeline.tracker.pbx_time(time.time())
-            stamps = [m.get("Timestamp") for m in items if m.get("Timestamp")]
-            if stamps:
-                with contextlib.suppress(ValueError):
-                    at = float(stamps[-1] or at)
+        """After each login: apply ``CoreShowChannels`` at its exact place in the event stream
+        (events read behind the list must not be overtaken by the snapshot), then count the
+        PBX's bridges for the status page."""
+
+        def apply(items: list[dict[str, str]], received_at: float) -> None:
+            at = link.pipeline.tracker.pbx_time(received_at)
             n = link.pipeline.resync(items, at)
             link.resyncs += 1
             log.info("pbx %s: resynced with %d live channel(s), %d change(s)", link.pbx.name,
                      len(items), n)
+
+        async def hook(client: AmiClient) -> None:
+            try:
+                await client.list_action({"Action": "CoreShowChannels"},
+                                         "CoreShowChannelsComplete", in_order=apply)
+                bridges = await client.list_action({"Action": "BridgeList"},
+                                                   "BridgeListComplete")
+                link.bridges = len(bridges)
+            except AmiError as exc:
+                link.resync_failures += 1
+                log.warning("pbx %s: resync failed: %s", link.pbx.name, exc)
 
         return hook
 

@@ -85,7 +85,7 @@ class AmiParser:
                 break
             if end > pos:
                 if wanted is not None and buf.startswith(b"Event: ", pos):
-                    eol = find(b"\n", pos, end + 1)
+                    eol = find(b"\n", pos, end + 2)
                     if buf[pos:eol] not in wanted:
                         stats.skipped += 1
                         pos = end + 4

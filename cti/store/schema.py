@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
+from hashlib import blake2b
 from typing import Any
 
 from cti.calls.model import (
@@ -79,7 +80,7 @@ LEG_COLUMNS: tuple[str, ...] = (
     "hangup_cause",
 )
 
-EVENT_COLUMNS: tuple[str, ...] = ("pbx", "call_id", "kind", "at", "detail")
+EVENT_COLUMNS: tuple[str, ...] = ("pbx", "call_id", "kind", "at", "digest", "detail")
 
 _V1_CALLS = """
 CREATE TABLE calls (
@@ -129,16 +130,20 @@ CREATE TABLE call_legs (
 """
 
 # No foreign key to calls: the timeline starts (CallStarted, CallRinging) long before the call
-# ends and its record exists. The UNIQUE constraint is what makes replaying a stream harmless.
+# ends and its record exists. The UNIQUE key is what makes replaying a stream harmless. It holds
+# ``digest`` (64 bits of BLAKE2b over the detail text) rather than the detail itself: the detail
+# is needed in the key (a ring group rings several phones in the same instant: same kind, same
+# time, different extension) but copying it into the index would double the table's size.
 _V1_EVENTS = """
 CREATE TABLE call_events (
     id      INTEGER PRIMARY KEY,
-    pbx     TEXT NOT NULL,
-    call_id TEXT NOT NULL,
-    kind    TEXT NOT NULL,
-    at      REAL NOT NULL,
-    detail  TEXT NOT NULL,  -- JSON object, keys sorted, so equal details are equal text
-    UNIQUE (pbx, call_id, kind, at, detail)
+    pbx     TEXT    NOT NULL,
+    call_id TEXT    NOT NULL,
+    kind    TEXT    NOT NULL,
+    at      REAL    NOT NULL,
+    digest  INTEGER NOT NULL,  -- signed 64-bit BLAKE2b of detail
+    detail  TEXT    NOT NULL,  -- JSON object, keys sorted, so equal details are equal text
+    UNIQUE (pbx, call_id, kind, at, digest)
 )
 """
 
@@ -256,8 +261,14 @@ def leg_row(pbx: str, call_id: str, leg: Leg) -> LegRow:
     )
 
 
+def detail_digest(detail: str) -> int:
+    """64 bits of BLAKE2b as a signed integer (SQLite's INTEGER range) for the UNIQUE key."""
+    return int.from_bytes(blake2b(detail.encode(), digest_size=8).digest(), "big", signed=True)
+
+
 def event_row(event: DomainEvent) -> EventRow:
-    return (event.pbx, event.call_id, event.kind, float(event.at), _dumps(event.detail()))
+    detail = _dumps(event.detail())
+    return (event.pbx, event.call_id, event.kind, float(event.at), detail_digest(detail), detail)
 
 
 def rows_for(item: CallRecord | DomainEvent, now: float) -> Rows:

@@ -40,6 +40,7 @@ from typing import Any
 import aiosqlite
 
 from cti.calls.model import CallRecord, DomainEvent
+from cti.errors import CtiError
 from cti.store.schema import (
     INSERT_EVENT,
     MIGRATIONS,
@@ -69,7 +70,7 @@ _MAX_LIMIT = 10_000
 _CONVERT_CHUNK = 250
 
 
-class StoreError(Exception):
+class StoreError(CtiError):
     """The store cannot be opened or used (bad path, not a database, writer stopped)."""
 
 
@@ -133,6 +134,7 @@ class Store:
         self._written = 0
         self._failed = 0
         self._batches = 0
+        self._inflight: list[_Entry] = []  # the batch being written, for _writer_stopped
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"store:{path}")
         self._task.add_done_callback(self._writer_stopped)
 
@@ -194,8 +196,13 @@ class Store:
         self._full.set()
         try:
             await self._task
-        except BaseException:
-            log.exception("call store %s: writer ended badly while closing", self.path)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # close() itself is being cancelled; connections still get closed
+            # else the writer was cancelled earlier; _writer_stopped has logged it
+        except Exception:
+            pass  # the writer crashed; _writer_stopped has logged it
         finally:
             self._closed = True
             await _close_quietly(self._writer)
@@ -292,15 +299,17 @@ class Store:
                         await self._full.wait()
                 except TimeoutError:
                     pass
-            entries = self._take()
+            entries = self._inflight = self._take()
             items = [item for item, _ in entries if item is not None]
             ok: list[bool]
             try:
                 ok = await self._write(items) if items else []
             except Exception:  # _write handles its own errors; this is the last line
                 log.exception("call store %s: batch of %d lost", self.path, len(items))
+                await self._rollback_quietly()
                 ok = [False] * len(items)
             self._settle(entries, ok)
+            self._inflight = []
 
     def _take(self) -> list[_Entry]:
         entries: list[_Entry] = []
@@ -347,7 +356,7 @@ class Store:
         try:
             await self._commit([r for r in converted if r is not None])
             ok = [r is not None for r in converted]
-        except aiosqlite.Error as exc:
+        except Exception as exc:
             await self._rollback_quietly()
             log.warning(
                 "call store %s: batch of %d failed (%s); retrying item by item",
@@ -395,7 +404,7 @@ class Store:
                         await db.executemany(UPSERT_LEG, rows.legs)
                     if rows.event is not None:
                         await db.execute(INSERT_EVENT, rows.event)
-                except aiosqlite.Error as exc:
+                except Exception as exc:
                     await db.execute("ROLLBACK TO item")
                     ok.append(False)
                     problems.append((item, exc))
@@ -403,7 +412,7 @@ class Store:
                     ok.append(True)
                 await db.execute("RELEASE item")
             await db.execute("COMMIT")
-        except aiosqlite.Error as exc:  # the database itself is failing (disk full, I/O)
+        except Exception as exc:  # the database itself is failing (disk full, I/O)
             await self._rollback_quietly()
             log.error("call store %s: cannot write batch of %d: %s", self.path, len(items), exc)
             return [False] * len(items), problems
@@ -430,21 +439,21 @@ class Store:
         try:
             if self._writer.in_transaction:
                 await self._writer.execute("ROLLBACK")
-        except aiosqlite.Error:
+        except Exception:
             log.exception("call store %s: rollback failed", self.path)
 
     def _writer_stopped(self, task: asyncio.Task[None]) -> None:
         """Never die silently: log, and fail whoever waits on a ticket."""
+        unwritten = self._queued + sum(item is not None for item, _ in self._inflight)
         if task.cancelled():
-            error: BaseException = StoreError(f"call store {self.path}: writer was cancelled")
+            error = StoreError(f"call store {self.path}: writer was cancelled")
+            log.error("call store %s: writer cancelled, %d items unwritten", self.path, unwritten)
         elif task.exception() is not None:
             error = StoreError(f"call store {self.path}: writer crashed: {task.exception()!r}")
             log.critical("call store %s: writer crashed", self.path, exc_info=task.exception())
-        elif self._queue:
-            error = StoreError(f"call store {self.path}: writer stopped with work queued")
         else:
             return
-        for _, ticket in self._queue:
+        for _, ticket in (*self._inflight, *self._queue):
             if ticket is not None and not ticket.future.done():
                 ticket.future.set_exception(error)
 
@@ -481,7 +490,7 @@ class Store:
             )
             if cursor is None:
                 raise LookupError(f"unknown page cursor {before[0]}/{before[1]}")
-            where.append("(started_at < ? OR pbx < ? OR call_id < ?)")
+            where.append("(started_at, pbx, call_id) < (?, ?, ?)")
             params.extend((cursor["started_at"], before[0], before[1]))
         sql = "SELECT * FROM calls"
         if where:
