@@ -181,8 +181,10 @@ class TrackerCore:
             self._out.append(CallEnded(self.pbx, call.linkedid, record.ended_at, record))
 
     def _extension_of(self, msg: Msg, p: str) -> str:
+        """Who a transfer party is: the phone's extension, or for a Local channel (AMI Atxfer
+        dials the target through ``Local/<exten>@<context>``) the extension it dials."""
         chan = self.chans.get(msg.get(p + "Uniqueid", ""))
-        if chan is not None and chan.kind == "extension":
+        if chan is not None and chan.kind in ("extension", "local") and chan.endpoint:
             return chan.endpoint
         return clean(msg.get(p + "CallerIDNum")) or clean(msg.get(p + "Exten"))
 
