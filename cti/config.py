@@ -38,6 +38,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("db.path", "cti.db", "SQLite database file (created if missing)."),
     Setting("log.level", "info", "Log level: debug, info, warning, error."),
     Setting("log.json", False, "Write logs as JSON lines (structured) instead of text."),
+    Setting("log.status_interval", 300.0,
+            "Seconds between status lines (connection state, counters) in the log; 0: never."),
     Setting("overlong.seconds", 600.0,
             "Talk time (s) after which a call is flagged overlong; 0 disables the flag."),
     Setting("overlong.by_direction", {},

@@ -136,8 +136,13 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> int:
     daemon = Daemon(config)
     await daemon.start()
     log.info("cti serving; database %s", config.db_path)
+    interval = float(config.get("log.status_interval"))
     try:
-        await stop.wait()
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), interval if interval > 0 else None)
+            except TimeoutError:
+                log.info("status %s", daemon.status(), extra={"status": daemon.status()})
     finally:
         log.info("stopping: %s", daemon.status())
         await daemon.close()
