@@ -13,8 +13,9 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (3, ("cti.webapp",)),
     (2, ("cti.bus", "cti.daemon", "cti.pipeline", "cti.rules", "cti.replay", "cti.clients",
          "cti.tickets", "cti.recordings", "cti.speech.worker", "cti.pbx", "cti.sim")),
-    (1, ("cti.ami.client", "cti.ami.recorder", "cti.ari", "cti.store", "cti.audio", "cti.mail",
-         "cti.capture", "cti.speech.vosk_engine", "cti.speech.sphinx_engine")),
+    (1, ("cti.ami.client", "cti.ami.reconnect", "cti.ami.recorder", "cti.ari", "cti.store",
+         "cti.audio", "cti.mail", "cti.capture", "cti.speech.vosk_engine",
+         "cti.speech.sphinx_engine")),
     (0, ("cti",)),  # everything else: pure
 ]
 

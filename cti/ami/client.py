@@ -34,12 +34,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import enum
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from panoramisk import Manager
@@ -48,84 +46,30 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
 from cti.ami.messages import AmiMessage, AmiParser, ParserStats, encode_action
+from cti.ami.reconnect import ReconnectLoop
+from cti.ami.types import (
+    ALWAYS_WANTED,
+    FAILED_RESPONSES,
+    ActionFields,
+    AmiConfig,
+    AmiCounters,
+    AmiSnapshot,
+    AmiState,
+    EventCallback,
+    InOrderCallback,
+    action_pairs,
+    sum_parser_stats,
+)
 from cti.errors import AmiActionError, AmiAuthError, AmiError, AmiNotConnected, AmiTimeout
+
+__all__ = [
+    "ALWAYS_WANTED", "ActionFields", "AmiClient", "AmiConfig", "AmiCounters", "AmiSnapshot",
+    "AmiState", "ConnectedHook", "EventCallback", "InOrderCallback",
+]
 
 log = logging.getLogger(__name__)
 
-EventCallback = Callable[[AmiMessage, float], None]
 ConnectedHook = Callable[["AmiClient"], Awaitable[None]]
-InOrderCallback = Callable[[list[AmiMessage], float], None]  # (list items, received_at)
-ActionFields = Mapping[str, str | Sequence[str]]  # a sequence value repeats the header
-
-#: Events the client needs whatever the daemon filters: resync lists and session control.
-ALWAYS_WANTED = frozenset({
-    "CoreShowChannel", "CoreShowChannelsComplete", "BridgeListItem", "BridgeListComplete",
-    "FullyBooted", "Shutdown",
-})
-_FAILED = frozenset({"Error", "Fail", "Failure"})
-
-
-class AmiState(enum.StrEnum):
-    DISCONNECTED = "disconnected"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    AUTH_FAILED = "auth_failed"
-
-
-@dataclass(frozen=True, slots=True)
-class AmiConfig:
-    host: str = "127.0.0.1"
-    port: int = 5038
-    username: str = "cti"
-    secret: str = ""
-    events: str = "on"  # Login's Events: on, off, or classes ("call,system")
-    ping_interval: float = 20.0  # <= 0 disables the keepalive
-    action_timeout: float = 10.0  # default for actions, login, ping and TCP connect
-    backoff_min: float = 0.5
-    backoff_max: float = 30.0
-    wanted: frozenset[str] | None = None  # event names to parse; None: all
-
-
-@dataclass(slots=True)
-class AmiCounters:
-    connects: int = 0  # TCP connections made
-    connect_failures: int = 0  # refused, unreachable, timed out
-    logins: int = 0
-    login_failures: int = 0
-    disconnects: int = 0  # logged-in sessions that ended
-    events: int = 0
-    responses: int = 0  # messages matched to a pending action
-    orphans: int = 0  # answers nobody waits for (late, after a timeout)
-    actions_sent: int = 0
-    actions_failed: int = 0  # error answers and actions lost with the connection
-    actions_timed_out: int = 0
-    pings: int = 0
-    ping_timeouts: int = 0
-    callback_errors: int = 0  # on_event raised
-    hook_errors: int = 0  # on_connected raised
-    bytes_received: int = 0
-    last_event_at: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AmiSnapshot:
-    state: AmiState
-    counters: AmiCounters  # a copy
-    parser: ParserStats  # summed over every connection so far
-    banner: str | None  # "Asterisk Call Manager/11.0.0" of the last login
-
-
-def _pairs(fields: ActionFields) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for key, value in fields.items():
-        values = [value] if isinstance(value, str) else value
-        out.extend((key, str(v)) for v in values)
-    return out
-
-
-def _sum_stats(a: ParserStats, b: ParserStats) -> ParserStats:
-    return ParserStats(**{f.name: getattr(a, f.name) + getattr(b, f.name)
-                          for f in dataclasses.fields(ParserStats)})
 
 
 def _fields(message: Any) -> AmiMessage:
@@ -217,11 +161,12 @@ class _CtiProtocol(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
             self.lost.set_result(None)
 
 
-class AmiClient:
+class AmiClient(ReconnectLoop):
     """A resilient AMI session: ``start()``, then events flow to ``on_event`` until ``close()``.
 
     ``on_event(msg, received_at)`` is called synchronously, in wire order, from the socket
-    callback: keep it quick (fold into the tracker, publish on the bus).
+    callback: keep it quick (fold into the tracker, publish on the bus). The reconnect loop and
+    link state (``state``, ``start``, ``wait_connected``) come from :class:`ReconnectLoop`.
     """
 
     def __init__(self, config: AmiConfig, on_event: EventCallback,
@@ -229,7 +174,7 @@ class AmiClient:
                  rng: random.Random | None = None) -> None:
         encode_action([("Username", config.username), ("Secret", config.secret),
                        ("Events", config.events)])  # ValueError now rather than at login
-        self.config = config
+        super().__init__(config, rng)
         self.on_event = on_event
         self.on_connected = on_connected
         self.wanted = None if config.wanted is None else frozenset(config.wanted) | ALWAYS_WANTED
@@ -239,26 +184,11 @@ class AmiClient:
         self.manager = Manager(host=config.host, port=config.port, events=config.events,
                                encoding="utf-8", protocol_factory=_CtiProtocol,
                                forgetable_actions=("ping", "login"), log=log)
-        self._rng = rng or random.Random()
-        self._state = AmiState.DISCONNECTED
         self._protocol: _CtiProtocol | None = None
         self._parser_totals = ParserStats()
         self._banner: str | None = None
-        self._attempt = 0
-        self._closing = False
-        self._task: asyncio.Task[None] | None = None
-        self._connected = asyncio.Event()
 
     # -- lifecycle
-    @property
-    def state(self) -> AmiState:
-        return self._state
-
-    def start(self) -> None:
-        if self._task is None:
-            self._closing = False
-            self._task = asyncio.create_task(self._run(), name="ami-client")
-
     async def close(self) -> None:
         """Log off politely if logged in, then stop reconnecting."""
         self._closing = True
@@ -279,16 +209,10 @@ class AmiClient:
         if self._protocol is not None:
             self._protocol.transport.abort()
 
-    async def wait_connected(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
-        except TimeoutError:
-            raise AmiTimeout(f"AMI not connected after {timeout:g}s ({self._state})") from None
-
     def snapshot(self) -> AmiSnapshot:
         parser = self._parser_totals
         if self._protocol is not None:
-            parser = _sum_stats(parser, self._protocol.parser.stats)
+            parser = sum_parser_stats(parser, self._protocol.parser.stats)
         return AmiSnapshot(self._state, dataclasses.replace(self.counters), parser, self._banner)
 
     # -- actions
@@ -339,7 +263,7 @@ class AmiClient:
     async def _request(self, proto: _CtiProtocol, fields: ActionFields, timeout: float | None,
                        *, as_list: bool | None, check: bool,
                        in_order: Callable[[Any, float], None] | None = None) -> Any:
-        pairs = _pairs(fields)
+        pairs = action_pairs(fields)
         encode_action(pairs)  # ValueError on CR/LF: header injection
         if proto.closed:
             raise AmiNotConnected("AMI connection closed")
@@ -364,7 +288,7 @@ class AmiClient:
                 proto.responses.pop(action.action_id, None)
                 self.expire(action)
         first = _fields(result[0] if isinstance(result, list) else result)
-        if check and first.get("Response") in _FAILED:
+        if check and first.get("Response") in FAILED_RESPONSES:
             self.counters.actions_failed += 1
             raise AmiActionError(f"AMI {name}: {first.get('Message', first['Response'])}", first)
         return result
@@ -375,34 +299,6 @@ class AmiClient:
             del self.expired[next(iter(self.expired))]
 
     # -- connection loop
-    def _set_state(self, state: AmiState) -> None:
-        if state is not self._state:
-            log.info("AMI %s:%s %s -> %s", self.config.host, self.config.port, self._state, state)
-            self._state = state
-        if state is AmiState.CONNECTED:
-            self._connected.set()
-        else:
-            self._connected.clear()
-
-    def _next_delay(self) -> float:
-        cfg = self.config
-        cap = min(cfg.backoff_max, cfg.backoff_min * 2.0 ** min(self._attempt + 1, 32))
-        self._attempt += 1
-        return self._rng.uniform(cfg.backoff_min, max(cap, cfg.backoff_min))
-
-    async def _run(self) -> None:
-        try:
-            while not self._closing:
-                await self._session()
-                if self._closing:
-                    break
-                delay = self._next_delay()
-                log.info("AMI %s:%s: reconnecting in %.2fs", self.config.host, self.config.port,
-                         delay)
-                await asyncio.sleep(delay)
-        finally:
-            self._set_state(AmiState.DISCONNECTED)
-
     async def _session(self) -> None:
         """One connection: connect, log in, resync hook, then wait for the link to drop."""
         cfg = self.config
@@ -435,7 +331,7 @@ class AmiClient:
             log.warning("AMI login to %s:%s failed: %s", cfg.host, cfg.port, exc)
         finally:
             proto.close()
-            self._parser_totals = _sum_stats(self._parser_totals, proto.parser.stats)
+            self._parser_totals = sum_parser_stats(self._parser_totals, proto.parser.stats)
             self._protocol = self.manager.protocol = None
             self.manager.authenticated = False
             self._set_state(end_state)
