@@ -55,6 +55,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("pbx.ami_action_timeout", 10.0, "Seconds before an AMI action fails."),
     Setting("pbx.ami_backoff_min", 0.5, "First reconnect delay (s); doubles up to the max."),
     Setting("pbx.ami_backoff_max", 30.0, "Longest reconnect delay (s)."),
+    Setting("pbx.resync_interval", 900.0,
+            "Seconds between periodic CoreShowChannels resyncs (besides every login); 0: off."),
     Setting("pbx.ari_url", "http://127.0.0.1:8088/ari", "ARI base URL."),
     Setting("pbx.ari_user", "cti", "ARI username (ari.conf)."),
     Setting("pbx.ari_password", "cti-secret", "ARI password. Prefer CTI_PBX_<NAME>_ARI_PASSWORD."),
@@ -85,6 +87,7 @@ class PbxConfig:
     ami_action_timeout: float
     ami_backoff_min: float
     ami_backoff_max: float
+    resync_interval: float
     ari_url: str
     ari_user: str
     ari_password: str

@@ -14,7 +14,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any
 
-from cti.ami.client import AmiClient, AmiConfig
+from cti.ami.client import AmiClient, AmiConfig, AmiState
 from cti.bus import Bus
 from cti.calls.model import DomainEvent
 from cti.config import Config, PbxConfig
@@ -59,6 +59,7 @@ class Daemon:
     store: Store | None = None
     links: list[PbxLink] = field(default_factory=list)
     overlong: OverlongWatcher | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         self.store = await Store.open(self.config.db_path)
@@ -72,6 +73,8 @@ class Daemon:
                                     self._resync_hook(link))
             self.links.append(link)
             link.client.start()
+            if pbx.resync_interval > 0:
+                self._tasks.append(asyncio.create_task(self._periodic_resync(link)))
             log.info("pbx %s: connecting to AMI %s:%s", pbx.name, pbx.ami_host, pbx.ami_port)
 
     def _resync_hook(self, link: PbxLink) -> Any:
@@ -99,6 +102,15 @@ class Daemon:
 
         return hook
 
+    async def _periodic_resync(self, link: PbxLink) -> None:
+        """Self-healing: a Hangup lost to a corrupted read would leave a call "live" forever;
+        asking the PBX again from time to time closes it (and adopts anything we missed)."""
+        hook = self._resync_hook(link)
+        while True:
+            await asyncio.sleep(link.pbx.resync_interval)
+            if link.client.state is AmiState.CONNECTED:
+                await hook(link.client)
+
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"bus": {"published": self.bus.published,
                                        "subscriber_errors": self.bus.subscriber_errors}}
@@ -118,6 +130,8 @@ class Daemon:
         return out
 
     async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
         for link in self.links:
             await link.client.close()
         if self.overlong is not None:

@@ -99,3 +99,43 @@ async def test_connection_dropped_mid_call_then_resync(scenario: str, where: flo
     assert set(got) == set(want)
     for call_id, rec in want.items():
         same_call(got[call_id], rec, tolerance=1.0)
+
+
+async def test_periodic_resync_closes_a_call_whose_hangup_was_lost(tmp_path: Path) -> None:
+    """The last Hangups reach the PBX state but never the daemon (a corrupted read): the
+    periodic CoreShowChannels resync ends the call anyway, once."""
+    from cti.ami.messages import AmiParser
+
+    server = AmiServer(timestamp_events=True, auth_fail_delay=0.01)
+    await server.start()
+    capture = load_capture(FIXTURES / "inbound_answered")
+    player = CapturePlayer(server, capture, timestamps=True)
+    first_hangup = player.index("Hangup")
+    config = load_config(env={}, overrides={
+        "db.path": str(tmp_path / "cti.db"), "pbx.ami_port": server.port,
+        "pbx.resync_interval": 0.2})
+    daemon = Daemon(config)
+    ended: list[CallRecord] = []
+    daemon.bus.subscribe(lambda e: ended.append(e.record) if isinstance(e, CallEnded) else None)
+    await daemon.start()
+    try:
+        await server.wait_for_login(1)
+        while daemon.links[0].resyncs < 1:  # the login's own resync, before the call
+            await asyncio.sleep(0.01)
+        await player.play(until=first_hangup)
+        await asyncio.sleep(0.1)
+        assert not ended  # the daemon still thinks the call is up
+        for _, raw in capture.messages[first_hangup:]:
+            for _, msg in AmiParser(expect_banner=False).feed(raw):
+                server.state.observe(msg, player.now())  # the PBX saw it; we did not
+        assert server.state.channels == {}
+        for _ in range(50):
+            if ended:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await daemon.close()
+        await server.close()
+    (rec,) = ended
+    assert rec.status == "answered" and rec.extension == "1001"
+    assert daemon.links[0].resyncs >= 2
