@@ -1,4 +1,4 @@
-"""Command line: ``cti serve``, ``cti replay``, ``cti record-ami``, ``cti config``."""
+"""Command line: ``cti serve``, ``replay``, ``record-ami``, ``sim``, ``demo``, ``config``."""
 
 from __future__ import annotations
 
@@ -56,6 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timing", type=Path, help="timing sidecar path (default: <stdout file>"
                                                ".timing.jsonl when stdout is a file)")
 
+    for name, text in (("sim", "run the built-in PBX simulator alone (AMI + ARI, generated "
+                               "calls)"),
+                       ("demo", "run the simulator and the daemon together, printing each call")):
+        p = sub.add_parser(name, help=text)
+        _common(p)
+        p.add_argument("--host", default="127.0.0.1", help="simulator address")
+        p.add_argument("--ami-port", type=int, default=5038, help="simulator AMI port")
+        p.add_argument("--ari-port", type=int, default=8088, help="simulator ARI port")
+        p.add_argument("--rate", type=float, default=4.0, help="generated calls per minute")
+        p.add_argument("--seed", type=int, default=1, help="random seed (same seed, same calls)")
+        p.add_argument("--recordings", type=Path, default=Path("recordings"),
+                       help="folder for the simulated recordings")
+        p.add_argument("--time-scale", type=float, default=1.0,
+                       help="simulated seconds per real second (60: a minute per second)")
+        p.add_argument("--seconds", type=float, default=0.0, help="stop after this long")
+        if name == "demo":
+            p.add_argument("--db", dest="db.path", default="cti-demo.db",
+                           help="SQLite database file")
+
     p = sub.add_parser("config", help="check the configuration and print it (secrets hidden)")
     _common(p)
     p.add_argument("--settings", action="store_true", help="list every setting with its help")
@@ -100,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             pbx = _pick_pbx(config, ns.pbx)
             return asyncio.run(record(pbx, ns.seconds, ns.timing))
+        if ns.command in ("sim", "demo"):
+            return _cmd_sim(ns, config)
         if ns.command == "config":
             return _cmd_config(ns, config)
     except ConfigError as exc:
@@ -124,6 +145,16 @@ def _cmd_replay(ns: argparse.Namespace, config: Config) -> int:
         print(f"cti replay: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _cmd_sim(ns: argparse.Namespace, config: Config) -> int:
+    from cti.demo import SimOptions, run_demo, run_sim
+
+    opts = SimOptions(host=ns.host, ami_port=ns.ami_port, ari_port=ns.ari_port, rate=ns.rate,
+                      seed=ns.seed, recordings=ns.recordings, time_scale=ns.time_scale)
+    if ns.command == "sim":
+        return asyncio.run(run_sim(opts, ns.seconds))
+    return asyncio.run(run_demo(config, opts, ns.seconds))
 
 
 def _cmd_config(ns: argparse.Namespace, config: Config) -> int:

@@ -1,0 +1,63 @@
+"""``cti demo`` as a newcomer runs it: the simulator and the daemon come up and calls land in
+SQLite well within a minute (the deadline below), and Ctrl-C stops it cleanly."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+def calls_in(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db) as conn:
+            return int(conn.execute("select count(*) from calls").fetchone()[0])
+    except sqlite3.OperationalError:  # the daemon has not created the schema yet
+        return 0
+
+
+def test_demo_writes_calls_to_sqlite_within_a_minute(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cti", "demo", "--ami-port", "0", "--ari-port", "0",
+         "--rate", "30", "--time-scale", "5", "--db", str(db), "--recordings",
+         str(tmp_path / "rec")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    try:
+        while calls_in(db) < 3:
+            if proc.poll() is not None:
+                pytest.fail(f"demo exited early: {proc.stderr.read() if proc.stderr else ''}")
+            if time.monotonic() > deadline:
+                pytest.fail("no 3 calls in SQLite after 60 s")
+            time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "cti demo running" in out
+    assert " inbound " in out or " outbound " in out or " internal " in out
+    with sqlite3.connect(db) as conn:
+        statuses = {r[0] for r in conn.execute("select status from calls")}
+    assert statuses <= {"answered", "missed", "abandoned", "busy", "no_answer", "failed"}
+
+
+def test_demo_refuses_a_port_in_use_with_a_clear_message(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "cti", "sim", "--ami-port", str(port), "--ari-port", "0",
+             "--seconds", "1"], capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == 1
+    assert "another PBX or cti demo" in proc.stderr
