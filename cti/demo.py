@@ -69,7 +69,8 @@ class Simulator:
 async def start_simulator(opts: SimOptions) -> Simulator:
     from cti.sim.actions import attach
 
-    ami = AmiServer(opts.host, opts.ami_port, opts.username, opts.secret)
+    # Timestamp headers keep durations right when time_scale compresses simulated time
+    ami = AmiServer(opts.host, opts.ami_port, opts.username, opts.secret, timestamp_events=True)
     config = SimConfig(calls_per_minute=opts.rate, time_scale=opts.time_scale,
                        recordings_dir=str(opts.recordings) if opts.recordings else None)
     if opts.recordings:

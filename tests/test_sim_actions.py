@@ -310,6 +310,7 @@ async def test_originate_through_a_local_channel(sim: Sim) -> None:
     assert (rec.direction, rec.status, rec.extension, rec.extensions_rung) == (
         "outbound", "answered", "1001", ())
     assert rec.caller.number == "1001" and rec.ring_seconds > 2  # agent's ring + remote ring
+    assert rec.callee.number == "0612345678"  # not the Local channel's own 1001@from-internal
     locals_ = [m for m in client.messages if m.get("Event") == "LocalBridge"]
     assert len(locals_) == 1 and locals_[0]["LocalOneUniqueid"] == live.linkedid
     await until(lambda: not sim.server.state.channels)  # both halves torn down with the call

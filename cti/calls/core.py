@@ -66,7 +66,7 @@ class TrackerCore:
         if exten is not None:
             chan.exten = exten
             call = chan.call
-            if chan is call.first and not call.dialled and exten not in ("", "s"):
+            if chan is call.first and not call.dialled and _meaningful(chan, exten):
                 call.dialled = exten
         return chan
 
@@ -98,7 +98,7 @@ class TrackerCore:
         call.created_at = min(call.created_at, chan.created_at)
         party = Party(chan.caller_num, chan.caller_name)
         call.caller_initial = call.caller_latest = party
-        if exten not in ("", "s"):
+        if _meaningful(chan, exten):
             call.dialled = exten
         if not call.started_emitted:
             call.started_emitted = True
@@ -211,3 +211,10 @@ class TrackerCore:
             if peer.call is call and peer.up_at is not None and is_callee_leg(call, peer):
                 self._answer(call, peer, t)
                 return
+
+
+def _meaningful(chan: Chan, exten: str) -> bool:
+    """Whether the first channel's extension is the number dialled. ``s`` is a placeholder,
+    and a Local channel starts at its own ``exten@context`` (``Local/1001@from-internal`` of an
+    Originate sits at 1001 until answered, then moves to the number being called)."""
+    return exten not in ("", "s") and not (chan.kind == "local" and exten == chan.endpoint)
