@@ -43,6 +43,7 @@ class SimOptions:
     username: str = "cti"
     secret: str = "cti-secret"
     rate: float = 4.0  # calls per minute
+    talk_mean: float = 30.0  # seconds: short calls, so the demo's call log fills quickly
     seed: int = 1
     recordings: Path | None = Path("recordings")
     time_scale: float = 1.0
@@ -72,6 +73,7 @@ async def start_simulator(opts: SimOptions) -> Simulator:
     # Timestamp headers keep durations right when time_scale compresses simulated time
     ami = AmiServer(opts.host, opts.ami_port, opts.username, opts.secret, timestamp_events=True)
     config = SimConfig(calls_per_minute=opts.rate, time_scale=opts.time_scale,
+                       talk_mean=opts.talk_mean,
                        recordings_dir=str(opts.recordings) if opts.recordings else None)
     if opts.recordings:
         opts.recordings.mkdir(parents=True, exist_ok=True)
@@ -88,7 +90,7 @@ async def start_simulator(opts: SimOptions) -> Simulator:
                         f"{opts.ari_port}): {exc.strerror or exc}. Is another PBX or "
                         "cti demo running? Choose other ports with --ami-port/--ari-port.") from exc
     sim = Simulator(ami, ari, generator)
-    sim.tasks.append(asyncio.create_task(generator.run(), name="sim-traffic"))
+    sim.tasks.append(asyncio.create_task(generator.run(first_now=True), name="sim-traffic"))
     return sim
 
 

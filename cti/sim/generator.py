@@ -180,13 +180,14 @@ class CallGenerator:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._loop(), name="sim-call-scheduler")
 
-    async def run(self, calls: int | None = None) -> None:
-        """Generate calls forever (or ``calls`` of them), Poisson arrivals at the config rate."""
+    async def run(self, calls: int | None = None, *, first_now: bool = False) -> None:
+        """Generate calls forever (or ``calls`` of them), Poisson arrivals at the config rate;
+        ``first_now``: the first call starts at once (a demo should not open on silence)."""
         await self.start()
         played = 0
         at = self.now()
         while calls is None or played < calls:
-            gap = self.traffic.gap()
+            gap = 0.0 if first_now and played == 0 else self.traffic.gap()
             if math.isinf(gap):  # calls_per_minute = 0: only actions make calls
                 await asyncio.Event().wait()
             at = max(at, self.now()) + gap
