@@ -497,3 +497,36 @@ async def test_simultaneous_events_differing_only_in_detail_are_all_kept(store: 
     await store.add_events(ringall)  # replayed
     events = await store.call_events(record.pbx, record.call_id)
     assert sorted(e["detail"]["extension"] for e in events) == ["201", "202", "203"]
+
+
+async def test_service_transactions_share_the_writer_and_roll_back(tmp_path: Path) -> None:
+    """Services write through Store.transaction between call batches; a failing one leaves
+    nothing behind, and reads see committed rows."""
+    from cti.store.sqlite import Store
+    from cti.store.tx import Tx
+
+    store = await Store.open(tmp_path / "svc.db")
+    try:
+        async def create(tx: Tx) -> int:
+            await tx.execute("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, t TEXT)")
+            return await tx.execute("INSERT INTO notes (t) VALUES (?)", ("first",))
+
+        assert await store.transaction(create) == 1
+
+        async def broken(tx: Tx) -> None:
+            await tx.execute("INSERT INTO notes (t) VALUES (?)", ("lost",))
+            raise ValueError("boom")
+
+        with pytest.raises(ValueError, match="boom"):
+            await store.transaction(broken)
+        assert await store.query("SELECT t FROM notes ORDER BY id") == [{"t": "first"}]
+        assert await store.query_one("SELECT count(*) AS n FROM notes") == {"n": 1}
+
+        async def read_back(tx: Tx) -> list[dict[str, object]]:
+            await tx.execute("UPDATE notes SET t = 'changed'")
+            assert await tx.changes() == 1
+            return await tx.fetch("SELECT t FROM notes")
+
+        assert await store.transaction(read_back) == [{"t": "changed"}]
+    finally:
+        await store.close()

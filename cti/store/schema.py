@@ -129,7 +129,7 @@ CREATE TABLE call_events (
 )
 """
 
-MIGRATIONS: tuple[Migration, ...] = (
+CALL_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
         "calls, call_legs, call_events",
@@ -147,6 +147,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
 )
+
+#: Every step of the schema, in order. Services own their tables' steps in their own modules
+#: (versions are global: clients take 2, users/sessions 3, and so on).
+MIGRATIONS: tuple[Migration, ...] = CALL_MIGRATIONS
 
 
 def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...], stamps: bool) -> str:

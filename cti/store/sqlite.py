@@ -31,10 +31,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -48,7 +48,10 @@ from cti.store.schema import (
     Migration,
     build_where,
 )
+from cti.store.tx import Tx
 from cti.store.writer import BatchWriter, Item, StoreError, StoreStats
+
+T = TypeVar("T")
 
 __all__ = ["Store", "StoreError", "StoreStats", "record_from_row"]
 
@@ -205,6 +208,31 @@ class Store(BatchWriter):
                 await self._writer.execute("ROLLBACK")
         except Exception:
             log.exception("call store %s: rollback failed", self.path)
+
+    # ------------------------------------------------------------------ services' tables
+    async def transaction(self, work: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run ``work(tx)`` in one ``BEGIN IMMEDIATE`` transaction on the writer connection,
+        between the call batches (services such as clients and users write through here, so
+        SQLite keeps a single writer). Rolled back if ``work`` raises."""
+        self._check_open()
+        async with self._db_lock:
+            db = self._writer
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                result = await work(Tx(db))
+            except BaseException:
+                await self._rollback_quietly()
+                raise
+            await db.execute("COMMIT")
+            return result
+
+    async def query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a read-only query (read connection; sees committed data) as dicts."""
+        return [dict(row) for row in await self._all(sql, params)]
+
+    async def query_one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
+        row = await self._one(sql, params)
+        return None if row is None else dict(row)
 
     # ------------------------------------------------------------------ reading
     async def get_call(self, pbx: str, call_id: str) -> dict[str, Any] | None:

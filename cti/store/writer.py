@@ -101,6 +101,9 @@ class BatchWriter(abc.ABC):
         self._failed = 0
         self._batches = 0
         self._inflight: list[_Entry] = []  # the batch being written, for _writer_stopped
+        # One writer connection, two users: the batch task and Store.transaction(). The lock
+        # keeps their transactions from interleaving on that connection.
+        self._db_lock = asyncio.Lock()
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"store:{path}")
         self._task.add_done_callback(self._writer_stopped)
 
@@ -221,7 +224,8 @@ class BatchWriter(abc.ABC):
             items = [item for item, _ in entries if item is not None]
             ok: list[bool]
             try:
-                ok = await self._write(items) if items else []
+                async with self._db_lock:
+                    ok = await self._write(items) if items else []
             except Exception:  # _write handles its own errors; this is the last line
                 log.exception("call store %s: batch of %d lost", self.path, len(items))
                 await self._rollback_quietly()
