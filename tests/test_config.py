@@ -67,10 +67,10 @@ def test_bad_config_names_the_key(tmp_path: Path, text: str, env: dict[str, str]
 def test_cli_reports_config_errors_and_hides_secrets(tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "cti.toml"
-    f.write_text("[[pbx]]\nami_secret = 'hunter2'\n")
+    f.write_text("[lookup]\ndolibarr_api_key = 'k3y'\n[[pbx]]\nami_secret = 'hunter2'\n")
     assert main(["config", "-c", str(f)]) == 0
     out = capsys.readouterr().out
-    assert "hunter2" not in out and "***" in out
+    assert "hunter2" not in out and "k3y" not in out and "***" in out
     f.write_text("[db]\npaht = 'x'\n")
     assert main(["config", "-c", str(f)]) == 2
     assert "db.paht" in capsys.readouterr().err
