@@ -1,4 +1,5 @@
-"""Command line: ``cti serve``, ``replay``, ``record-ami``, ``sim``, ``demo``, ``config``."""
+"""Command line: ``cti serve``, ``replay``, ``record-ami``, ``sim``, ``demo``, ``user``,
+``config``."""
 
 from __future__ import annotations
 
@@ -23,6 +24,38 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-level", dest="log.level", help="debug, info, warning, error")
 
 
+def _web_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--web-host", dest="web.host", help="web UI address (web.host)")
+    p.add_argument("--web-port", dest="web.port", type=int,
+                   help="web UI port (web.port; 0: any free port)")
+
+
+def _user_parsers(sub: Any) -> None:
+    p = sub.add_parser("user", help="manage the people who log in to the web UI")
+    users = p.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    a = users.add_parser("add", help="create a user")
+    a.add_argument("username")
+    a.add_argument("--role", choices=("agent", "supervisor", "admin"), default="agent")
+    a.add_argument("--ext", action="append", default=[], metavar="EXTENSION",
+                   help="extension of the user's phone (repeat for several)")
+    a.add_argument("--name", default="", help="display name")
+    a.add_argument("--language", choices=("fr", "en"), help="UI language (default: browser)")
+    a.add_argument("--password-stdin", action="store_true",
+                   help="read the password from the first line of standard input")
+    a = users.add_parser("passwd", help="set a user's password (ends their sessions)")
+    a.add_argument("username")
+    a.add_argument("--password-stdin", action="store_true",
+                   help="read the password from the first line of standard input")
+    users.add_parser("list", help="list users")
+    for action, text in (("disable", "disable a user (ends their sessions)"),
+                         ("enable", "enable a disabled user")):
+        a = users.add_parser(action, help=text)
+        a.add_argument("username")
+    for a in users.choices.values():
+        _common(a)
+        a.add_argument("--db", dest="db.path", help="SQLite database file")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cti",
@@ -39,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ami-port", dest="pbx.ami_port", type=int, help="AMI port (first PBX)")
     p.add_argument("--log-json", dest="log.json", action="store_const", const=True,
                    help="structured JSON logs")
+    _web_flags(p)
 
     p = sub.add_parser("replay", help="run a capture through the tracker, print one JSON call "
                                       "record per line")
@@ -74,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "demo":
             p.add_argument("--db", dest="db.path", default="cti-demo.db",
                            help="SQLite database file")
+            _web_flags(p)
+
+    _user_parsers(sub)
+    from cti.cli_clients import add_parsers as add_client_parsers
+
+    add_client_parsers(sub, _common)
 
     p = sub.add_parser("config", help="check the configuration and print it (secrets hidden)")
     _common(p)
@@ -112,8 +152,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_replay(ns, config)
         if ns.command == "serve":
             from cti.daemon import serve
+            from cti.webapp.server import start_for_daemon
 
-            return asyncio.run(serve(config))
+            return asyncio.run(serve(config, web=start_for_daemon))
+        if ns.command == "user":
+            return asyncio.run(_cmd_user(ns, config))
+        if ns.command == "clients":
+            from cti import cli_clients
+
+            return asyncio.run(cli_clients.run(ns, config))
         if ns.command == "record-ami":
             from cti.ami.recorder import record
 
@@ -134,13 +181,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _cmd_replay(ns: argparse.Namespace, config: Config) -> int:
     from cti.capture import CaptureError
+    from cti.clients.settings import ClientSettings
     from cti.replay import replay
 
     pbx = _pick_pbx(config, ns.pbx)
     db = Path(getattr(ns, "db.path")) if getattr(ns, "db.path", None) else None
     try:
         asyncio.run(replay(ns.path, config.tracker_config(pbx), db=db, out=sys.stdout,
-                           progress=True))
+                           progress=True, clients=ClientSettings.from_config(config)))
     except CaptureError as exc:
         print(f"cti replay: {exc}", file=sys.stderr)
         return 1
@@ -154,7 +202,71 @@ def _cmd_sim(ns: argparse.Namespace, config: Config) -> int:
                       seed=ns.seed, recordings=ns.recordings, time_scale=ns.time_scale)
     if ns.command == "sim":
         return asyncio.run(run_sim(opts, ns.seconds))
-    return asyncio.run(run_demo(config, opts, ns.seconds))
+    from cti.webapp.server import start_for_daemon
+
+    return asyncio.run(run_demo(config, opts, ns.seconds, web=start_for_daemon))
+
+
+def _read_password(from_stdin: bool) -> str:
+    """First line of stdin, or asked twice without echo (a typo would lock the user out)."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password (again): ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+async def _cmd_user(ns: argparse.Namespace, config: Config) -> int:
+    """``cti user add|passwd|list|disable|enable`` on the database of ``db.path``."""
+    from cti.errors import Conflict, NotFound, ValidationError
+    from cti.store.sqlite import Store, StoreError
+    from cti.users import UserService
+
+    try:
+        store = await Store.open(config.db_path)
+    except StoreError as exc:
+        print(f"cti user: {exc}", file=sys.stderr)
+        return 1
+    try:
+        users = UserService(store)
+        action = ns.user_command
+        if action == "list":
+            rows = [("username", "role", "extensions", "language", "active", "name")]
+            rows += [(u.username, u.role, ",".join(u.extensions) or "-", u.language or "-",
+                      "yes" if u.active else "no", u.display_name)
+                     for u in await users.list_all()]
+            widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+            for row in rows:
+                print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+            return 0
+        if action == "add":
+            password = _read_password(ns.password_stdin)
+            user = await users.create(ns.username, password, ns.role, ns.ext,
+                                      display_name=ns.name, language=ns.language)
+            print(f"user {user.username} created ({user.role}"
+                  f"{', extensions ' + ', '.join(user.extensions) if user.extensions else ''})")
+            return 0
+        found = await users.get_by_username(ns.username)
+        if found is None:
+            raise NotFound(f"no user {ns.username!r}")
+        if action == "passwd":
+            await users.set_password(found.id, _read_password(ns.password_stdin))
+            print(f"password of {found.username} changed; their sessions were closed")
+        else:
+            await users.set_active(found.id, action == "enable")
+            print(f"user {found.username} {action}d")
+        return 0
+    except ValidationError as exc:
+        print(f"cti user: {exc.field}: {exc.message}", file=sys.stderr)
+        return 1
+    except (Conflict, NotFound, ValueError) as exc:
+        print(f"cti user: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await store.close()
 
 
 def _cmd_config(ns: argparse.Namespace, config: Config) -> int:

@@ -11,12 +11,16 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cti.ami.client import AmiClient, AmiConfig, AmiState
 from cti.bus import Bus
 from cti.calls.model import DomainEvent
+from cti.clients.directory import ClientDirectory
+from cti.clients.linker import ClientLinker
+from cti.clients.settings import ClientSettings
 from cti.config import Config, PbxConfig
 from cti.errors import AmiError
 from cti.pipeline import WANTED_EVENTS, Pipeline
@@ -59,11 +63,15 @@ class Daemon:
     store: Store | None = None
     links: list[PbxLink] = field(default_factory=list)
     overlong: OverlongWatcher | None = None
+    clients: ClientDirectory | None = None
+    linker: ClientLinker | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         self.store = await Store.open(self.config.db_path)
         attach_store(self.bus, self.store)
+        self.clients = ClientDirectory(self.store, ClientSettings.from_config(self.config))
+        self.linker = ClientLinker(self.bus, self.clients)
         trackers = {p.name: self.config.tracker_config(p) for p in self.config.pbxes}
         self.overlong = OverlongWatcher(self.bus, trackers)
         for pbx in self.config.pbxes:
@@ -125,6 +133,9 @@ class Daemon:
                 "tracker_errors": link.pipeline.tracker_errors,
                 "resyncs": link.resyncs,
             }
+        if self.linker is not None:
+            out["clients"] = {"lookups": self.linker.lookups, "matched": self.linker.matched,
+                              "created": self.linker.created, "errors": self.linker.errors}
         if self.store is not None:
             out["store"] = vars(self.store.stats)
         return out
@@ -136,12 +147,42 @@ class Daemon:
             await link.client.close()
         if self.overlong is not None:
             self.overlong.close()
+        if self.linker is not None:
+            await self.linker.close()  # lookups in flight still need the store
         if self.store is not None:
             await self.store.close()
 
 
-async def serve(config: Config, stop: asyncio.Event | None = None) -> int:
-    """Run until SIGINT/SIGTERM (or ``stop`` is set)."""
+class FrontEnd(Protocol):
+    """A running user interface (the web app) started next to the daemon."""
+
+    @property
+    def url(self) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+#: Starts a front end on a started daemon. The web app is layer 3 and this module layer 2, so
+#: the daemon cannot import it: the command line (layer 4) hands it in.
+FrontEndStarter = Callable[["Daemon"], Awaitable[FrontEnd]]
+
+
+async def start_front_end(daemon: Daemon, starter: FrontEndStarter) -> FrontEnd | None:
+    """Start ``starter``; on failure (port taken…) log why and return None."""
+    try:
+        front = await starter(daemon)
+    except OSError as exc:
+        log.error("%s", exc.strerror or exc)
+        return None
+    log.info("web UI on %s", front.url)
+    return front
+
+
+async def serve(config: Config, stop: asyncio.Event | None = None, *,
+                web: FrontEndStarter | None = None) -> int:
+    """Run until SIGINT/SIGTERM (or ``stop`` is set); with ``web``, serve the UI too.
+    Returns 1 if the UI cannot start (its port taken): a daemon silently without its UI would
+    look like a hang to the agents."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -149,6 +190,12 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> int:
             loop.add_signal_handler(sig, stop.set)
     daemon = Daemon(config)
     await daemon.start()
+    front: FrontEnd | None = None
+    if web is not None:
+        front = await start_front_end(daemon, web)
+        if front is None:
+            await daemon.close()
+            return 1
     log.info("cti serving; database %s", config.db_path)
     interval = float(config.get("log.status_interval"))
     try:
@@ -159,5 +206,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> int:
                 log.info("status %s", daemon.status(), extra={"status": daemon.status()})
     finally:
         log.info("stopping: %s", daemon.status())
+        if front is not None:
+            await front.close()
         await daemon.close()
     return 0

@@ -21,12 +21,13 @@ from typing import TextIO
 from cti.calls.model import CallEnded, DomainEvent
 from cti.config import Config
 from cti.console import call_line
-from cti.daemon import Daemon
+from cti.daemon import Daemon, FrontEnd, FrontEndStarter, start_front_end
 from cti.sim.ami_queue import install as install_queue_actions
 from cti.sim.ami_server import AmiServer
 from cti.sim.ari_server import AriServer
 from cti.sim.generator import CallGenerator
 from cti.sim.traffic import SimConfig
+from cti.users import UserService
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +130,33 @@ async def run_sim(opts: SimOptions, seconds: float = 0.0, out: TextIO = sys.stdo
     return 0
 
 
+#: The demo's people: (username, password, role, extensions, display name). The agents sit at
+#: the simulator's first two phones, so their calls are the ones generated.
+DEMO_USERS: tuple[tuple[str, str, str, tuple[str, ...], str], ...] = (
+    ("agent1", "agent1-demo", "agent", ("1001",), "Alice Martin"),
+    ("agent2", "agent2-demo", "agent", ("1002",), "Bruno Petit"),
+    ("supervisor", "supervisor-demo", "supervisor", (), "Superviseur"),
+    ("admin", "admin-demo", "admin", (), "Admin"),
+)
+
+
+async def ensure_demo_users(users: UserService) -> None:
+    """Create the demo users, or put them back as documented (a demo database is reused from
+    one run to the next, and someone may have changed a password or disabled an account)."""
+    for username, password, role, extensions, name in DEMO_USERS:
+        user = await users.get_by_username(username)
+        if user is None:
+            await users.create(username, password, role, extensions, display_name=name)
+            continue
+        await users.update(user.id, role=role, extensions=extensions, display_name=name)
+        await users.set_active(user.id, True)
+        if await users.authenticate(username, password) is None:
+            await users.set_password(user.id, password)
+
+
 async def run_demo(config: Config, opts: SimOptions, seconds: float = 0.0,
-                   out: TextIO = sys.stdout) -> int:
+                   out: TextIO = sys.stdout, *, web: FrontEndStarter | None = None) -> int:
+    """Simulator + daemon (+ the web UI when ``web`` is given, with the demo users)."""
     try:
         sim = await start_simulator(opts)
     except PortInUse as exc:
@@ -148,8 +174,23 @@ async def run_demo(config: Config, opts: SimOptions, seconds: float = 0.0,
 
     daemon.bus.subscribe(show)
     await daemon.start()
+    front: FrontEnd | None = None
+    web_lines = ""
+    if web is not None and daemon.store is not None:
+        await ensure_demo_users(UserService(daemon.store))
+        front = await start_front_end(daemon, web)
+        if front is None:
+            print("cti demo: the web UI cannot start (see above); choose another port with "
+                  "--web-port", file=sys.stderr, flush=True)
+            await daemon.close()
+            await sim.close()
+            return 1
+        logins = "\n".join(f"    {u:<11} {p:<16} {r}{' ' + ', '.join(e) if e else ''}"
+                           for u, p, r, e, _ in DEMO_USERS)
+        web_lines = (f"  web UI         {front.url}\n"
+                     f"  logins (user / password / role, extensions)\n{logins}\n")
     print(f"cti demo running\n  PBX simulator  AMI {opts.host}:{sim.ami.port}  ARI {sim.ari.url}"
-          f"\n  database       {config.db_path}\n  recordings     {opts.recordings}\n"
+          f"\n{web_lines}  database       {config.db_path}\n  recordings     {opts.recordings}\n"
           f"  traffic        {opts.rate:g} calls/min (seed {opts.seed})\n"
           "Finished calls appear below. Ctrl-C to stop.", file=out, flush=True)
     stop = asyncio.Event()
@@ -157,6 +198,8 @@ async def run_demo(config: Config, opts: SimOptions, seconds: float = 0.0,
     try:
         await _wait(stop, seconds)
     finally:
+        if front is not None:
+            await front.close()
         await daemon.close()
         await sim.close()
     return 0

@@ -33,3 +33,23 @@ class AmiActionError(AmiError):
 
 class AmiAuthError(AmiActionError):
     """AMI login refused: wrong username or secret, or the user's ACL (manager.conf)."""
+
+
+class ValidationError(CtiError, ValueError):
+    """A value a person (or an API client) gave is not acceptable. ``field`` names it (``name``,
+    ``phones``, ``company_id``…) so a form can put the message next to the right input; the web
+    layer renders it as 400/422."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class NotFound(CtiError, LookupError):
+    """No such object (unknown client id…); the web layer renders it as 404."""
+
+
+class Conflict(CtiError):
+    """The request is valid but the current state forbids it (a delete vetoed because tickets
+    still point at the client…); the web layer renders it as 409."""

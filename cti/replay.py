@@ -11,13 +11,18 @@ from cti.bus import Bus
 from cti.calls.classify import TrackerConfig
 from cti.calls.model import CallEnded, CallRecord, DomainEvent
 from cti.capture import load
+from cti.clients.settings import ClientSettings
 from cti.pipeline import Pipeline
 from cti.progress import Progress
 
 
 async def replay(path: Path, cfg: TrackerConfig, db: Path | None = None,
-                 out: TextIO | None = None, progress: bool = False) -> list[CallRecord]:
-    """Replay ``path``; print one JSON object per finished call on ``out``; store when ``db``."""
+                 out: TextIO | None = None, progress: bool = False,
+                 clients: ClientSettings | None = None) -> list[CallRecord]:
+    """Replay ``path``; print one JSON object per finished call on ``out``; store when ``db``,
+    with each call linked to its clients as the live daemon does (``clients``: the
+    ``clients.*`` settings; by default the documented defaults and the PBX's extension
+    pattern)."""
     capture = load(path)
     bus = Bus()
     records: list[CallRecord] = []
@@ -30,12 +35,17 @@ async def replay(path: Path, cfg: TrackerConfig, db: Path | None = None,
 
     bus.subscribe(on_event)
     store = None
+    linker = None
     if db is not None:
+        from cti.clients.directory import ClientDirectory
+        from cti.clients.linker import ClientLinker
         from cti.daemon import attach_store
         from cti.store.sqlite import Store
 
         store = await Store.open(db)
         attach_store(bus, store)
+        settings = clients or ClientSettings(extension_pattern=cfg.extension_pattern)
+        linker = ClientLinker(bus, ClientDirectory(store, settings))
     pipeline = Pipeline(cfg, bus)
     bar = Progress(len(capture.events), "replay", enabled=progress)
     try:
@@ -45,6 +55,8 @@ async def replay(path: Path, cfg: TrackerConfig, db: Path | None = None,
                 bar.update(i)
         bar.done(len(capture.events))
     finally:
+        if linker is not None:
+            await linker.close()  # lookups run in tasks: let them finish before closing
         if store is not None:
             await store.close()
     if capture.stats.malformed or capture.bad_lines:

@@ -130,3 +130,20 @@ async def test_overlong_alert_fires_while_the_call_runs_and_not_after_it_ended()
     assert overlong[0].at == now + 0.05
     assert watcher.active() == 1  # c3 (vip queue, 60 s) still armed
     watcher.close()
+
+
+def test_clients_import_export_and_vcard_commands(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.db")
+    csv_file = tmp_path / "c.csv"
+    csv_file.write_text("Nom;Téléphone;E-mail\nMarie Dupont;06 12 34 56 78;marie@example.fr\n"
+                        "Jean Bon;+32 71 84 43 18;jean@\n", encoding="cp1252")
+    proc = cti("clients", "import", str(csv_file), "--db", db)
+    assert proc.returncode == 1  # one bad row
+    assert "line 3: email" in proc.stdout and "1 were imported" not in proc.stdout
+    exported = cti("clients", "export", "--db", db)
+    assert exported.returncode == 0
+    assert "Marie Dupont" in exported.stdout and "+33612345678" in exported.stdout
+    assert "Jean Bon" not in exported.stdout
+    card = cti("clients", "vcard", "1", "--db", db)
+    assert card.stdout.startswith("BEGIN:VCARD") and "FN:Marie Dupont" in card.stdout
+    assert cti("clients", "vcard", "42", "--db", db).returncode == 1

@@ -3,6 +3,7 @@ SQLite well within a minute (the deadline below), and Ctrl-C stops it cleanly.""
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import subprocess
@@ -27,7 +28,7 @@ def test_demo_writes_calls_to_sqlite_within_a_minute(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     proc = subprocess.Popen(
         [sys.executable, "-m", "cti", "demo", "--ami-port", "0", "--ari-port", "0",
-         "--rate", "30", "--time-scale", "5", "--db", str(db), "--recordings",
+         "--web-port", "0", "--rate", "30", "--time-scale", "5", "--db", str(db), "--recordings",
          str(tmp_path / "rec")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -43,6 +44,8 @@ def test_demo_writes_calls_to_sqlite_within_a_minute(tmp_path: Path) -> None:
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "cti demo running" in out
+    assert re.search(r"web UI +http://127\.0\.0\.1:\d+\n", out), out
+    assert re.search(r"agent1 +agent1-demo +agent 1001", out), out
     assert " inbound " in out or " outbound " in out or " internal " in out
     with sqlite3.connect(db) as conn:
         statuses = {r[0] for r in conn.execute("select status from calls")}
@@ -61,3 +64,43 @@ def test_demo_refuses_a_port_in_use_with_a_clear_message(tmp_path: Path) -> None
              "--seconds", "1"], capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 1
     assert "another PBX or cti demo" in proc.stderr
+
+
+async def test_demo_serves_the_web_ui_with_the_demo_logins(tmp_path: Path) -> None:
+    """In one process, as ``cti demo`` runs it: the printed URL answers, and the printed
+    agent1 login works."""
+    import asyncio
+    import io
+
+    import aiohttp
+
+    from cti.config import load_config
+    from cti.demo import SimOptions, run_demo
+    from cti.webapp.server import start_for_daemon
+
+    config = load_config(env={}, overrides={"db.path": str(tmp_path / "demo.db"),
+                                            "web.port": 0})
+    out = io.StringIO()
+    opts = SimOptions(ami_port=0, ari_port=0, rate=0.1, recordings=None)
+    demo = asyncio.create_task(run_demo(config, opts, 8.0, out, web=start_for_daemon))
+    for _ in range(100):
+        found = re.search(r"web UI +(http://\S+)", out.getvalue())
+        if found or demo.done():
+            break
+        await asyncio.sleep(0.1)
+    assert found, out.getvalue()
+    url = found.group(1)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(url + "/healthz") as resp:
+            assert await resp.json() == {"status": "ok"}
+        async with http.get(url + "/login") as resp:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', await resp.text())
+        assert token
+        async with http.post(url + "/login", data={"username": "agent1",
+                                                   "password": "agent1-demo",
+                                                   "csrf_token": token.group(1)}) as resp:
+            assert resp.status == 200 and "1001" in await resp.text()
+        async with http.get(url + "/api/status") as resp:
+            status = await resp.json()
+        assert status["user"]["extensions"] == ["1001"] and "default" in status["daemon"]
+    assert await demo == 0

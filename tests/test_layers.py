@@ -9,10 +9,11 @@ from pathlib import Path
 PKG = Path(__file__).parent.parent / "cti"
 
 LAYERS: list[tuple[int, tuple[str, ...]]] = [
-    (4, ("cti.cli", "cti.__main__")),
+    (4, ("cti.cli", "cti.cli_clients", "cti.__main__")),
     (3, ("cti.webapp",)),
     (2, ("cti.bus", "cti.daemon", "cti.pipeline", "cti.rules", "cti.replay", "cti.clients",
-         "cti.tickets", "cti.recordings", "cti.speech.worker", "cti.pbx", "cti.sim", "cti.demo")),
+         "cti.tickets", "cti.recordings", "cti.speech.worker", "cti.pbx", "cti.sim", "cti.demo",
+         "cti.users")),
     (1, ("cti.ami.client", "cti.ami.reconnect", "cti.ami.recorder", "cti.ari", "cti.store",
          "cti.audio", "cti.mail", "cti.capture", "cti.speech.vosk_engine",
          "cti.speech.sphinx_engine")),
@@ -24,6 +25,7 @@ ONLY_IN = {
     "aiosqlite": {"cti.store.sqlite"},
     "vosk": {"cti.speech.vosk_engine"},
     "pydub": {"cti.audio"},
+    "phonenumbers": {"cti.phone"},
 }
 
 

@@ -104,43 +104,47 @@ async def test_migrations_applied_once_and_data_kept_on_reopen(tmp_path: Path) -
     path = tmp_path / "calls.db"
     async with await Store.open(path, clock=lambda: 111.0) as first:
         await first.save_call(make_record())
+    applied = [(m.version, 111.0) for m in MIGRATIONS]
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT version, applied_at FROM schema_migrations").fetchall() == [
-            (1, 111.0)
-        ]
+        assert db.execute("SELECT version, applied_at FROM schema_migrations").fetchall() == (
+            applied
+        )
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
     async with await Store.open(path, clock=lambda: 222.0) as again:
         assert await again.get_call("pbx1", make_record().call_id) == make_record().to_json()
         assert await again.count_calls() == 1
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT version, applied_at FROM schema_migrations").fetchall() == [
-            (1, 111.0)
-        ]
+        assert db.execute("SELECT version, applied_at FROM schema_migrations").fetchall() == (
+            applied
+        )
 
 
 async def test_a_new_migration_runs_on_reopen_and_only_it(tmp_path: Path) -> None:
     path = tmp_path / "calls.db"
     await (await Store.open(path, clock=lambda: 1.0)).close()
-    extra = Migration(2, "notes", ("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)",))
+    nxt = len(MIGRATIONS) + 1  # the registry grows as services add their tables
+    extra = Migration(nxt, "notes", ("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)",))
     for _ in range(2):
         s = await Store.open(path, clock=lambda: 2.0, migrations=(*MIGRATIONS, extra))
         await s.close()
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT version, applied_at FROM schema_migrations").fetchall() == [
-            (1, 1.0),
-            (2, 2.0),
+            *((m.version, 1.0) for m in MIGRATIONS),
+            (nxt, 2.0),
         ]
         assert db.execute("SELECT COUNT(*) FROM notes").fetchone() == (0,)
 
 
 async def test_a_failing_migration_is_rolled_back_whole(tmp_path: Path) -> None:
     path = tmp_path / "calls.db"
-    broken = Migration(2, "broken", ("CREATE TABLE half (x)", "THIS IS NOT SQL"))
+    broken = Migration(len(MIGRATIONS) + 1, "broken", ("CREATE TABLE half (x)",
+                                                        "THIS IS NOT SQL"))
     with pytest.raises(StoreError, match=r"calls\.db"):
         await Store.open(path, migrations=(*MIGRATIONS, broken))
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT MAX(version) FROM schema_migrations").fetchone() == (1,)
+        assert db.execute("SELECT MAX(version) FROM schema_migrations").fetchone() == (
+            len(MIGRATIONS),)
         names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "half" not in names
     assert "calls" in names
@@ -150,7 +154,7 @@ async def test_a_failing_migration_is_rolled_back_whole(tmp_path: Path) -> None:
 
 async def test_a_database_from_a_newer_cti_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "calls.db"
-    extra = Migration(2, "future", ("CREATE TABLE future (x)",))
+    extra = Migration(len(MIGRATIONS) + 1, "future", ("CREATE TABLE future (x)",))
     await (await Store.open(path, migrations=(*MIGRATIONS, extra))).close()
     with pytest.raises(StoreError, match="newer"):
         await Store.open(path)

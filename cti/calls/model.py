@@ -223,3 +223,17 @@ _KIND_BY_CLASS = {
     "CallEnded": "call_ended",
     "CallOverlong": "call_overlong",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMatched(DomainEvent):
+    """The call was linked to these clients (best candidate first), published by the client
+    linker (a service), never by the pure tracker. ``auto_created``: the client was created for
+    this call's unknown number. ``at`` is the PBX time of the event that triggered the lookup,
+    so a replay stamps the timeline as the live run did."""
+
+    client_ids: tuple[int, ...]
+    auto_created: bool = False
+
+
+_KIND_BY_CLASS["ClientMatched"] = "client_matched"

@@ -7,21 +7,12 @@ to rows (and back) is in :mod:`cti.store.rows`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from cti.calls.model import DIRECTIONS, STATUSES
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """One schema step. ``version`` numbers are 1, 2, 3, ... and a step is never edited once
-    released: a change to the schema is a new step, applied once, in its own transaction."""
-
-    version: int
-    name: str
-    statements: tuple[str, ...]
-
+from cti.store.clients_schema import CLIENT_MIGRATIONS
+from cti.store.migration import Migration as Migration  # re-exported: older imports
+from cti.store.users_schema import USER_MIGRATIONS
 
 #: Columns of ``calls`` that come from the record (all but the created/updated stamps).
 CALL_COLUMNS: tuple[str, ...] = (
@@ -150,7 +141,7 @@ CALL_MIGRATIONS: tuple[Migration, ...] = (
 
 #: Every step of the schema, in order. Services own their tables' steps in their own modules
 #: (versions are global: clients take 2, users/sessions 3, and so on).
-MIGRATIONS: tuple[Migration, ...] = CALL_MIGRATIONS
+MIGRATIONS: tuple[Migration, ...] = CALL_MIGRATIONS + CLIENT_MIGRATIONS + USER_MIGRATIONS
 
 
 def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...], stamps: bool) -> str:

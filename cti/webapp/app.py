@@ -1,0 +1,109 @@
+"""The app factory: one function wires services, middlewares, routes, templates and headers.
+
+``create_app(config, store)`` is all a caller needs (the daemon, ``cti demo``, a test); the
+services default to ones built on ``store``, and a test may hand its own (a clock-controlled
+``UserService``, a ``LoginLimiter`` with a short window). Everything the views need is reached
+through typed ``AppKey``s (:mod:`cti.webapp.keys`).
+
+Middleware order matters: errors outermost (it must render what the auth layer refuses), then
+auth (session, language, login and CSRF checks). Security headers are set in
+``on_response_prepare`` so they are on *every* response: pages, errors, redirects, static files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from cti.clients.directory import ClientDirectory
+from cti.clients.settings import ClientSettings
+from cti.config import Config
+from cti.store.sqlite import Store
+from cti.users import UserService
+from cti.webapp import api_clients, login, pages
+from cti.webapp.auth import auth_middleware
+from cti.webapp.errors import error_middleware
+from cti.webapp.keys import (
+    CLIENTS,
+    CONFIG,
+    LIMITER,
+    SETTINGS,
+    STATUS,
+    STORE,
+    TEMPLATES,
+    USERS,
+    WEB_DIR,
+    StatusFn,
+    WebSettings,
+)
+from cti.webapp.ratelimit import LoginLimiter
+from cti.webapp.templating import make_environment
+
+#: ``default-src 'self'``: no inline script or style, nothing from another origin (no CDN),
+#: which is what makes an injected ``<script>`` inert even if escaping ever failed.
+CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+       "form-action 'self'; frame-ancestors 'none'")
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.app[SETTINGS].secure_cookies:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if not request.path.startswith("/static/"):
+        # Pages and API answers hold personal data: never keep them in a shared cache.
+        response.headers.setdefault("Cache-Control", "no-store")
+
+
+def _no_status() -> dict[str, Any]:
+    return {}
+
+
+def create_app(
+    config: Config,
+    store: Store,
+    *,
+    users: UserService | None = None,
+    clients: ClientDirectory | None = None,
+    status: StatusFn | None = None,
+    limiter: LoginLimiter | None = None,
+    web_dir: Path | None = None,
+) -> web.Application:
+    """The web application over ``store``. ``status`` feeds ``/api/status`` (the daemon's
+    ``Daemon.status``); ``web_dir`` holds ``templates/`` and ``static/`` (default: the
+    repository's top-level ``web/``)."""
+    settings = WebSettings.from_config(config)
+    web_dir = web_dir or WEB_DIR
+    app = web.Application(middlewares=[error_middleware, auth_middleware],
+                          client_max_size=2 * 1024 * 1024)
+    app[CONFIG] = config
+    app[SETTINGS] = settings
+    app[STORE] = store
+    app[USERS] = users or UserService(store, session_hours=settings.session_hours)
+    app[CLIENTS] = clients or ClientDirectory(store, ClientSettings.from_config(config))
+    app[LIMITER] = limiter or LoginLimiter()
+    app[STATUS] = status or _no_status
+    app[TEMPLATES] = make_environment(web_dir / "templates")
+    app.on_response_prepare.append(_security_headers)
+
+    r = app.router
+    r.add_get("/", pages.home, name="home")
+    r.add_get("/login", login.login_form, name="login")
+    r.add_post("/login", login.login_submit)
+    r.add_post("/logout", login.logout, name="logout")
+    r.add_get("/healthz", pages.healthz, name="healthz")
+    r.add_get("/api/status", pages.api_status, name="api_status")
+    api_clients.add_routes(app)
+    r.add_static("/static/", web_dir / "static", name="static", append_version=False)
+    return app
+

@@ -1,0 +1,73 @@
+"""Typed keys for what the app and each request carry, and the web settings.
+
+aiohttp's ``AppKey``/``RequestKey`` give ``app[USERS]`` a static type (mypy checks every view)
+and cannot collide the way two modules' string keys can. They live in a module of their own so
+that views, middlewares and the factory all import them without importing each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from aiohttp import web
+
+from cti.clients.directory import ClientDirectory
+from cti.config import Config, ConfigError
+from cti.store.sqlite import Store
+from cti.users import UserService, UserSession
+from cti.webapp.i18n import LANGUAGES, zone
+from cti.webapp.ratelimit import LoginLimiter
+
+StatusFn = Callable[[], dict[str, Any]]
+
+#: Where templates and static files live: top-level ``web/`` beside the package.
+WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secure_cookies: bool = False
+    session_hours: float = 12.0
+    language: str = "fr"
+    timezone: str = "Europe/Paris"
+
+    @classmethod
+    def from_config(cls, config: Config) -> WebSettings:
+        """Read the ``web.*`` keys; a bad value stops start-up with a message naming it."""
+        settings = cls(host=str(config.get("web.host")), port=int(config.get("web.port")),
+                       secure_cookies=bool(config.get("web.secure_cookies")),
+                       session_hours=float(config.get("web.session_hours")),
+                       language=str(config.get("web.language")),
+                       timezone=str(config.get("web.timezone")))
+        if not 0 <= settings.port < 65536:
+            raise ConfigError(f"setting 'web.port': {settings.port} is not a TCP port")
+        if settings.session_hours <= 0:
+            raise ConfigError("setting 'web.session_hours' must be more than 0")
+        if settings.language not in LANGUAGES:
+            raise ConfigError(f"setting 'web.language': one of {', '.join(LANGUAGES)}, "
+                              f"not {settings.language!r}")
+        if zone(settings.timezone) is None:
+            raise ConfigError(f"setting 'web.timezone': unknown IANA time zone "
+                              f"{settings.timezone!r}")
+        return settings
+
+
+CONFIG = web.AppKey("cti.config", Config)
+SETTINGS = web.AppKey("cti.web_settings", WebSettings)
+STORE = web.AppKey("cti.store", Store)
+USERS = web.AppKey("cti.users", UserService)
+CLIENTS = web.AppKey("cti.clients", ClientDirectory)
+LIMITER = web.AppKey("cti.login_limiter", LoginLimiter)
+TEMPLATES = web.AppKey("cti.templates", jinja2.Environment)
+STATUS: web.AppKey[StatusFn] = web.AppKey("cti.status")
+
+#: Set by the auth middleware on every request of a logged-in user.
+SESSION = web.RequestKey("cti.session", UserSession)
+#: The language chosen for this request (``fr``/``en``), set for every request.
+LANG = web.RequestKey("cti.lang", str)
