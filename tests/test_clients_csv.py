@@ -481,7 +481,7 @@ async def test_run_import_cli_prints_errors_and_summary(tmp_path: Path) -> None:
     text = out.getvalue()
     assert status == 1
     assert "line 2: email: invalid e-mail address 'x'" in text
-    assert "2 rows: 1 were imported" in text
+    assert "2 rows: 1 was imported" in text
     assert "Tel → phone_mobile" in text
     assert len(sink.clients) == 1
     err = io.StringIO()

@@ -140,7 +140,7 @@ class ImportReport:
         }
 
     def summary(self) -> str:
-        verb = "would be" if self.dry_run else "were"
+        verb = "would be" if self.dry_run else ("was" if self.imported == 1 else "were")
         head = (f"{self.total:,} rows: {self.imported:,} {verb} imported, {self.updated:,} "
                 f"updated, {self.skipped:,} skipped as duplicates, {len(self.errors):,} with "
                 "errors")
