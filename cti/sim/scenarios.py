@@ -29,10 +29,8 @@ from dataclasses import dataclass, field
 
 from cti.ami.messages import AmiMessage
 from cti.sim.templates import Parts, Template, TemplateEvent, Token, load_template
-from cti.sim.timemap import BURST, TimeMap
-
-__all__ = ["BURST", "TimeMap"]
-
+from cti.sim.timemap import BURST as BURST  # re-exported for actions/originate
+from cti.sim.timemap import TimeMap as TimeMap
 
 #: kind → (template, the spec duration that ends at each of the template's marks)
 KINDS: dict[str, tuple[str, dict[str, str]]] = {
