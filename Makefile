@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint install clean bench
+.PHONY: demo test lint install clean bench system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check cti tests benchmarks
 	$(BIN)/mypy
 
-test: $(STAMP) lint
+# chromium (browser test) and espeak-ng from Debian when missing and root; else a note.
+system-deps:
+	bash scripts/system-deps.sh
+
+test: $(STAMP) system-deps lint
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

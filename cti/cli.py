@@ -274,7 +274,7 @@ def _cmd_config(ns: argparse.Namespace, config: Config) -> int:
         for s in SETTINGS:
             print(f"{s.key:28} default {s.default!r}\n{'':28} {s.help}")
         return 0
-    secret_words = ("secret", "password", "api_key")
+    secret_words = ("secret", "password", "api_key", "token")
     values = {k: ("***" if v and any(w in k for w in secret_words) else v)
               for k, v in config.values.items()}
     pbxes = []

@@ -71,6 +71,11 @@ SETTINGS: tuple[Setting, ...] = (
             "UI language when neither the user nor the browser chooses one: fr or en."),
     Setting("web.timezone", "Europe/Paris",
             "IANA time zone for times shown when neither the user nor the browser gives one."),
+    Setting("web.metrics_token", "",
+            "Bearer token Prometheus sends to read /metrics (empty: a logged-in supervisor "
+            "only). Prefer the environment: CTI_WEB_METRICS_TOKEN."),
+    Setting("dial.max_per_minute", 10,
+            "Click-to-dial requests one user may make per minute; more get HTTP 429."),
     Setting("pbx.name", "default", "Name of this PBX (part of every call's key)."),
     Setting("pbx.ami_host", "127.0.0.1", "AMI host."),
     Setting("pbx.ami_port", 5038, "AMI TCP port."),
@@ -96,6 +101,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Contexts (glob) where calls from outside enter the dialplan."),
     Setting("pbx.external_min_digits", 7,
             "A dialled number with at least this many digits is external (outbound)."),
+    Setting("pbx.dial_context", "from-internal",
+            "Dialplan context click-to-dial sends the number to (the phones' outgoing context)."),
+    Setting("pbx.blocked_prefixes", ["089", "+3389", "0900", "+3290", "+40900", "+40903",
+                                     "+40906"],
+            "Numbers click-to-dial refuses (premium rate): prefixes of the number as typed, of "
+            "its E.164 form and of its national form in clients.default_region."),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
@@ -121,6 +132,8 @@ class PbxConfig:
     trunk_patterns: tuple[str, ...]
     inbound_contexts: tuple[str, ...]
     external_min_digits: int
+    dial_context: str = "from-internal"
+    blocked_prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cti.ami.client import AmiClient, AmiConfig, AmiState
+from cti.ami.client import AmiClient, AmiConfig, AmiState, EventCallback
+from cti.ami.messages import AmiMessage
 from cti.bus import Bus
 from cti.calls.model import DomainEvent
 from cti.clients.directory import ClientDirectory
@@ -23,6 +24,8 @@ from cti.clients.linker import ClientLinker
 from cti.clients.settings import ClientSettings
 from cti.config import Config, PbxConfig
 from cti.errors import AmiError
+from cti.live import LiveCalls
+from cti.pbx.actions import PbxActions, build_actions
 from cti.pipeline import WANTED_EVENTS, Pipeline
 from cti.rules import OverlongWatcher
 from cti.store.sqlite import Store
@@ -65,11 +68,19 @@ class Daemon:
     overlong: OverlongWatcher | None = None
     clients: ClientDirectory | None = None
     linker: ClientLinker | None = None
+    #: Calls in progress (screen pops, live board), folded from the bus.
+    live: LiveCalls | None = None
+    #: Commands from people (click-to-dial): built at start over the AMI links.
+    actions: PbxActions | None = None
+    #: ``hook(pbx_name, msg)`` for every AMI event, before the tracker: services that follow
+    #: their own actions (``OriginateResponse`` by ActionID) without the tracker's help.
+    ami_hooks: list[Callable[[str, AmiMessage], None]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         self.store = await Store.open(self.config.db_path)
         attach_store(self.bus, self.store)
+        self.live = LiveCalls(self.bus)
         self.clients = ClientDirectory(self.store, ClientSettings.from_config(self.config))
         self.linker = ClientLinker(self.bus, self.clients)
         trackers = {p.name: self.config.tracker_config(p) for p in self.config.pbxes}
@@ -77,13 +88,27 @@ class Daemon:
         for pbx in self.config.pbxes:
             pipeline = Pipeline(trackers[pbx.name], self.bus)
             link = PbxLink(pbx, pipeline, None)  # type: ignore[arg-type]  # set just below
-            link.client = AmiClient(ami_config(pbx), pipeline.on_ami_event,
+            link.client = AmiClient(ami_config(pbx), self._on_ami_event(link),
                                     self._resync_hook(link))
             self.links.append(link)
             link.client.start()
             if pbx.resync_interval > 0:
                 self._tasks.append(asyncio.create_task(self._periodic_resync(link)))
             log.info("pbx %s: connecting to AMI %s:%s", pbx.name, pbx.ami_host, pbx.ami_port)
+        self.actions = build_actions(self.config, {k.pbx.name: k.client for k in self.links},
+                                     self.store, self.bus, self.clients)
+        self.ami_hooks.append(self.actions.on_ami_event)
+
+    def _on_ami_event(self, link: PbxLink) -> EventCallback:
+        """The AMI client's callback: the hooks, then the pipeline (tracker → bus)."""
+        feed, name, hooks = link.pipeline.on_ami_event, link.pbx.name, self.ami_hooks
+
+        def on_event(msg: AmiMessage, received_at: float) -> None:
+            for hook in hooks:
+                hook(name, msg)
+            feed(msg, received_at)
+
+        return on_event
 
     def _resync_hook(self, link: PbxLink) -> Any:
         """After each login: apply ``CoreShowChannels`` at its exact place in the event stream
@@ -119,6 +144,10 @@ class Daemon:
             if link.client.state is AmiState.CONNECTED:
                 await hook(link.client)
 
+    def pbx_states(self) -> dict[str, str]:
+        """Each PBX's AMI link state (``connected``, ``connecting``…), for ``/healthz``."""
+        return {link.pbx.name: str(link.client.state) for link in self.links}
+
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"bus": {"published": self.bus.published,
                                        "subscriber_errors": self.bus.subscriber_errors}}
@@ -147,6 +176,8 @@ class Daemon:
             await link.client.close()
         if self.overlong is not None:
             self.overlong.close()
+        if self.actions is not None:
+            await self.actions.close()
         if self.linker is not None:
             await self.linker.close()  # lookups in flight still need the store
         if self.store is not None:

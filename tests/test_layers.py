@@ -13,7 +13,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (3, ("cti.webapp",)),
     (2, ("cti.bus", "cti.daemon", "cti.pipeline", "cti.rules", "cti.replay", "cti.clients",
          "cti.tickets", "cti.recordings", "cti.speech.worker", "cti.pbx", "cti.sim", "cti.demo",
-         "cti.users")),
+         "cti.users", "cti.live", "cti.wrapups")),
     (1, ("cti.ami.client", "cti.ami.reconnect", "cti.ami.recorder", "cti.ari", "cti.store",
          "cti.audio", "cti.mail", "cti.capture", "cti.speech.vosk_engine",
          "cti.speech.sphinx_engine")),

@@ -184,6 +184,13 @@ async def test_session_expires_and_disabling_a_user_ends_it(store: Store) -> Non
 
 # --------------------------------------------------------------------------- deny by default
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/healthz")}
+#: Read by machines that cannot log in: their own check (bearer token or a supervisor's
+#: session), 401 otherwise — never a login page a scraper would take for an answer.
+MACHINE = {("GET", "/metrics")}
+#: Routes that must exist (and so be walked below): the call log, click-to-dial, metrics.
+MUST_WALK = {("GET", "/calls"), ("GET", "/calls.csv"), ("GET", "/calls/{pbx}/{call_id}"),
+             ("GET", "/api/calls"), ("GET", "/api/calls/{pbx}/{call_id}"),
+             ("POST", "/api/dial"), ("GET", "/api/dial/{id}"), ("GET", "/metrics")}
 
 
 def _concrete(path: str) -> str:
@@ -194,6 +201,7 @@ async def test_every_route_needs_a_login(store: Store, users: UserService) -> No
     """Walks the real router: a view added later without thinking of auth is caught here."""
     async with serve_app(store, users=users) as client:
         checked = public = 0
+        walked = set()
         for route in app_of(client).router.routes():
             info = route.resource.get_info() if route.resource else {}
             if "prefix" in info:  # the static files: public by design, and nothing else
@@ -208,7 +216,11 @@ async def test_every_route_needs_a_login(store: Store, users: UserService) -> No
                 continue
             resp = await client.request(route.method, _concrete(path), allow_redirects=False,
                                         json={} if route.method != "GET" else None)
-            if path.startswith("/api/"):
+            walked.add((route.method, path))
+            if (route.method, path) in MACHINE:
+                assert resp.status == 401, (route.method, path)
+                assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+            elif path.startswith("/api/") or path == "/ws":  # scripts get 401, not a form
                 assert resp.status == 401, (route.method, path)
                 assert (await resp.json())["error"] == "unauthorized"
             else:
@@ -216,6 +228,7 @@ async def test_every_route_needs_a_login(store: Store, users: UserService) -> No
                 assert resp.headers["Location"].startswith("/login")
             checked += 1
         assert public == len(PUBLIC) and checked >= 10
+        assert walked >= MUST_WALK, MUST_WALK - walked
         for path in ("/ws", "/api/nothing-here", "/no-such-page"):
             resp = await client.get(path, allow_redirects=False)
             assert resp.status in (401, 302), path

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from cti.config import Config, load_config
+from cti.live import LiveCalls
 from cti.store.sqlite import Store
 from cti.users import User, UserService
 from cti.webapp.app import create_app
@@ -44,9 +45,11 @@ async def serve_app(store: Store, *, users: UserService | None = None,
                     limiter: LoginLimiter | None = None, config: Config | None = None,
                     status: StatusFn | None = None,
                     setup: Callable[[web.Application], None] | None = None,
+                    live: LiveCalls | None = None, **app_options: Any,
                     ) -> AsyncIterator[TestClient[Any, Any]]:
+    """``app_options`` go to ``create_app`` as they are (``actions``, ``pbx_states``…)."""
     app = create_app(config or web_config(), store, users=users, limiter=limiter,
-                     status=status)
+                     status=status, live=live, **app_options)
     if setup is not None:
         setup(app)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from cti.bus import Bus
 from cti.calls.model import CallEnded, CallRinging, CallStarted, ClientMatched, DomainEvent
 from cti.clients.directory import ClientDirectory
 from cti.clients.settings import ClientSettings
+from cti.metrics import Histogram
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ class ClientLinker:
         self.matched = 0
         self.created = 0
         self.errors = 0
+        #: Seconds per directory lookup (``/metrics``: the ring-to-pop budget starts here).
+        self.lookup_seconds = Histogram()
         self._done: dict[tuple[str, str], None] = {}  # insertion-ordered set
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
@@ -103,7 +107,9 @@ class ClientLinker:
     async def _lookup(self, pbx: str, call_id: str, direction: str, number: str,
                       at: float) -> ClientMatched | None:
         self.lookups += 1
+        started = time.perf_counter()
         matches = await self.directory.match(number, direction=direction)
+        self.lookup_seconds.observe(time.perf_counter() - started)
         if matches:
             links = {m.client.id: str(m.how) for m in matches}
             self.matched += 1

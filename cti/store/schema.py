@@ -10,9 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from cti.calls.model import DIRECTIONS, STATUSES
+from cti.store.audit_schema import AUDIT_MIGRATIONS
+from cti.store.calllog_schema import CALLLOG_MIGRATIONS
 from cti.store.clients_schema import CLIENT_MIGRATIONS
 from cti.store.migration import Migration as Migration  # re-exported: older imports
 from cti.store.users_schema import USER_MIGRATIONS
+from cti.store.wrapup_schema import WRAPUP_MIGRATIONS
 
 #: Columns of ``calls`` that come from the record (all but the created/updated stamps).
 CALL_COLUMNS: tuple[str, ...] = (
@@ -141,7 +144,8 @@ CALL_MIGRATIONS: tuple[Migration, ...] = (
 
 #: Every step of the schema, in order. Services own their tables' steps in their own modules
 #: (versions are global: clients take 2, users/sessions 3, and so on).
-MIGRATIONS: tuple[Migration, ...] = CALL_MIGRATIONS + CLIENT_MIGRATIONS + USER_MIGRATIONS
+MIGRATIONS: tuple[Migration, ...] = (CALL_MIGRATIONS + CLIENT_MIGRATIONS + USER_MIGRATIONS
+                                     + WRAPUP_MIGRATIONS + AUDIT_MIGRATIONS + CALLLOG_MIGRATIONS)
 
 
 def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...], stamps: bool) -> str:

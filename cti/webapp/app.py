@@ -17,29 +17,41 @@ from typing import Any
 
 from aiohttp import web
 
+from cti.bus import Bus
 from cti.clients.directory import ClientDirectory
 from cti.clients.settings import ClientSettings
 from cti.config import Config
+from cti.live import LiveCalls
+from cti.pbx.actions import PbxActions
+from cti.pbx.audit import AuditLog
 from cti.store.sqlite import Store
 from cti.users import UserService
-from cti.webapp import api_clients, login, pages
+from cti.webapp import api_clients, api_wrapup, calllog, dial, login, metrics, pages, ws
 from cti.webapp.auth import auth_middleware
 from cti.webapp.errors import error_middleware
 from cti.webapp.keys import (
+    ACTIONS,
     CLIENTS,
     CONFIG,
     LIMITER,
+    LIVE,
+    METRICS,
+    PBX_STATES,
     SETTINGS,
     STATUS,
     STORE,
     TEMPLATES,
     USERS,
     WEB_DIR,
+    WRAPUPS,
+    MetricsProvider,
+    PbxStatesFn,
     StatusFn,
     WebSettings,
 )
 from cti.webapp.ratelimit import LoginLimiter
 from cti.webapp.templating import make_environment
+from cti.wrapups import WrapupService
 
 #: ``default-src 'self'``: no inline script or style, nothing from another origin (no CDN),
 #: which is what makes an injected ``<script>`` inert even if escaping ever failed.
@@ -78,10 +90,18 @@ def create_app(
     status: StatusFn | None = None,
     limiter: LoginLimiter | None = None,
     web_dir: Path | None = None,
+    live: LiveCalls | None = None,
+    actions: PbxActions | None = None,
+    pbx_states: PbxStatesFn | None = None,
+    metrics_providers: list[MetricsProvider] | None = None,
 ) -> web.Application:
     """The web application over ``store``. ``status`` feeds ``/api/status`` (the daemon's
     ``Daemon.status``); ``web_dir`` holds ``templates/`` and ``static/`` (default: the
-    repository's top-level ``web/``)."""
+    repository's top-level ``web/``); ``live`` the daemon's calls in progress, which the screen
+    pops follow (default: an idle model that never sees a call); ``actions`` the daemon's
+    click-to-dial service (default: one with no PBX, so ``/api/dial`` answers 503),
+    ``pbx_states`` each PBX's AMI link state for ``/healthz``, ``metrics_providers`` the
+    metric families ``/metrics`` exports besides the web app's own."""
     settings = WebSettings.from_config(config)
     web_dir = web_dir or WEB_DIR
     app = web.Application(middlewares=[error_middleware, auth_middleware],
@@ -93,6 +113,12 @@ def create_app(
     app[CLIENTS] = clients or ClientDirectory(store, ClientSettings.from_config(config))
     app[LIMITER] = limiter or LoginLimiter()
     app[STATUS] = status or _no_status
+    app[LIVE] = live if live is not None else LiveCalls(Bus())  # (an empty one is falsy)
+    app[WRAPUPS] = WrapupService(store)
+    # Click-to-dial, /healthz and /metrics: the daemon's (without one, no PBX: dial → 503).
+    app[ACTIONS] = actions or PbxActions({}, {}, AuditLog(store))
+    app[PBX_STATES] = pbx_states or dict
+    app[METRICS] = list(metrics_providers or [])
     app[TEMPLATES] = make_environment(web_dir / "templates")
     app.on_response_prepare.append(_security_headers)
 
@@ -104,6 +130,11 @@ def create_app(
     r.add_get("/healthz", pages.healthz, name="healthz")
     r.add_get("/api/status", pages.api_status, name="api_status")
     api_clients.add_routes(app)
+    ws.setup(app)  # /ws: screen pops
+    api_wrapup.add_routes(app)
+    calllog.add_routes(app)  # /calls, /calls.csv, /calls/{pbx}/{id}, /api/calls…
+    dial.add_routes(app)  # /api/dial
+    r.add_get("/metrics", metrics.metrics, name="metrics")
     r.add_static("/static/", web_dir / "static", name="static", append_version=False)
     return app
 

@@ -17,6 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cti.webapp.i18n_calllog import CALLLOG_FR
+from cti.webapp.i18n_pop import POP_FR
+
 LANGUAGES: tuple[str, ...] = ("fr", "en")
 
 FR: dict[str, str] = {
@@ -70,6 +73,9 @@ FR: dict[str, str] = {
     "The request body must be a JSON object.":
         "Le corps de la requête doit être un objet JSON.",
 }
+
+FR.update(POP_FR)  # the screen pop's own strings
+FR.update(CALLLOG_FR)  # the call log, the call page and click-to-dial
 
 CATALOGS: dict[str, dict[str, str]] = {"en": {}, "fr": FR}
 

@@ -10,19 +10,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from aiohttp import web
 
 from cti.clients.directory import ClientDirectory
 from cti.config import Config, ConfigError
+from cti.live import LiveCalls
+from cti.metrics import Family
+from cti.pbx.actions import PbxActions
 from cti.store.sqlite import Store
 from cti.users import UserService, UserSession
 from cti.webapp.i18n import LANGUAGES, zone
 from cti.webapp.ratelimit import LoginLimiter
+from cti.wrapups import WrapupService
+
+if TYPE_CHECKING:
+    from cti.webapp.ws import PopHub
 
 StatusFn = Callable[[], dict[str, Any]]
+#: PBX name → AMI link state (``connected``…), for ``/healthz`` and ``/api/status``.
+PbxStatesFn = Callable[[], dict[str, str]]
+#: Metric families read at each ``/metrics`` scrape (the daemon's counters, the hub's…).
+MetricsProvider = Callable[[], list[Family]]
 
 #: Where templates and static files live: top-level ``web/`` beside the package.
 WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
@@ -36,6 +47,7 @@ class WebSettings:
     session_hours: float = 12.0
     language: str = "fr"
     timezone: str = "Europe/Paris"
+    metrics_token: str = ""
 
     @classmethod
     def from_config(cls, config: Config) -> WebSettings:
@@ -44,7 +56,8 @@ class WebSettings:
                        secure_cookies=bool(config.get("web.secure_cookies")),
                        session_hours=float(config.get("web.session_hours")),
                        language=str(config.get("web.language")),
-                       timezone=str(config.get("web.timezone")))
+                       timezone=str(config.get("web.timezone")),
+                       metrics_token=str(config.get("web.metrics_token")))
         if not 0 <= settings.port < 65536:
             raise ConfigError(f"setting 'web.port': {settings.port} is not a TCP port")
         if settings.session_hours <= 0:
@@ -66,6 +79,14 @@ CLIENTS = web.AppKey("cti.clients", ClientDirectory)
 LIMITER = web.AppKey("cti.login_limiter", LoginLimiter)
 TEMPLATES = web.AppKey("cti.templates", jinja2.Environment)
 STATUS: web.AppKey[StatusFn] = web.AppKey("cti.status")
+ACTIONS = web.AppKey("cti.pbx_actions", PbxActions)
+PBX_STATES: web.AppKey[PbxStatesFn] = web.AppKey("cti.pbx_states")
+METRICS: web.AppKey[list[MetricsProvider]] = web.AppKey("cti.metrics")
+#: Calls in progress (the daemon's, or an idle one), the screen-pop hub over them (its
+#: ``connected`` count is the websocket-clients gauge) and the wrap-ups service.
+LIVE = web.AppKey("cti.live_calls", LiveCalls)
+HUB: web.AppKey[PopHub] = web.AppKey("cti.pop_hub")
+WRAPUPS = web.AppKey("cti.wrapups", WrapupService)
 
 #: Set by the auth middleware on every request of a logged-in user.
 SESSION = web.RequestKey("cti.session", UserSession)

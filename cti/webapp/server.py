@@ -15,9 +15,13 @@ from aiohttp import web
 
 from cti.clients.directory import ClientDirectory
 from cti.config import Config
+from cti.daemon import Daemon
+from cti.live import LiveCalls
+from cti.pbx.actions import PbxActions
 from cti.store.sqlite import Store
 from cti.webapp.app import create_app
 from cti.webapp.keys import WebSettings
+from cti.webapp.metrics import daemon_metrics
 
 
 class WebPortInUse(OSError):
@@ -30,8 +34,12 @@ class _DaemonLike(Protocol):
     config: Config
     store: Store | None
     clients: ClientDirectory | None
+    live: LiveCalls | None
+    actions: PbxActions | None
 
     def status(self) -> dict[str, Any]: ...
+
+    def pbx_states(self) -> dict[str, str]: ...
 
 
 @dataclass
@@ -74,5 +82,8 @@ async def start_for_daemon(daemon: _DaemonLike) -> WebServer:
     settings = WebSettings.from_config(daemon.config)
     # The daemon's own directory: delete guards and merge hooks other services register on it
     # (tickets…) then apply to the API too.
-    app = create_app(daemon.config, daemon.store, clients=daemon.clients, status=daemon.status)
+    app = create_app(daemon.config, daemon.store, clients=daemon.clients, status=daemon.status,
+                     live=daemon.live, actions=daemon.actions, pbx_states=daemon.pbx_states,
+                     metrics_providers=[daemon_metrics(daemon)]
+                     if isinstance(daemon, Daemon) else [])
     return await start_web(app, settings.host, settings.port)

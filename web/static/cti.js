@@ -48,5 +48,58 @@
     });
   }
 
-  window.cti = {api: api, csrfToken: csrfToken};
+  /* Click-to-dial: any element with data-dial="<number>" (call log, call page, client cards)
+   * asks POST /api/dial; the status line (#dial-status, strings in its data- attributes, see
+   * base.html) then follows GET /api/dial/{id} until the call has ended or failed. Elements
+   * that handle their own data-dial (the screen pop) call preventDefault(): skipped here. */
+  var FINAL = {ended: true, failed: true};
+
+  function say(key, values) {
+    var box = document.getElementById("dial-status");
+    if (!box) { return; }
+    var text = box.getAttribute("data-say-" + key) || key;
+    Object.keys(values || {}).forEach(function (k) { text = text.split("{" + k + "}").join(values[k]); });
+    box.textContent = text;
+    box.hidden = false;
+    box.className = "dial-status dial-" + key;
+  }
+
+  function follow(id, number, tries) {
+    if (tries > 180) { return; }  /* 3 minutes of polling at most */
+    window.setTimeout(function () {
+      api("GET", "/api/dial/" + encodeURIComponent(id)).then(function (req) {
+        if (req.state === "failed") {
+          say("failed", {error: document.getElementById("dial-status")
+            .getAttribute("data-say-" + (req.reason === "no_answer" || req.reason === "busy" ? req.reason : "failure"))});
+          return;
+        }
+        say(req.state, {number: number});
+        if (!FINAL[req.state]) { follow(id, number, tries + 1); }
+      }).catch(function () { /* the status is a courtesy: the phone says the rest */ });
+    }, 1000);
+  }
+
+  function dial(button) {
+    var number = button.getAttribute("data-dial");
+    var shown = button.getAttribute("data-shown") || number;
+    button.disabled = true;
+    api("POST", "/api/dial", {number: number}).then(function (req) {
+      say("queued", {number: shown});
+      follow(req.id, shown, 0);
+    }).catch(function (err) {
+      say("failed", {error: err.message});
+    }).then(function () {
+      window.setTimeout(function () { button.disabled = false; }, 3000);
+    });
+  }
+
+  document.addEventListener("click", function (ev) {
+    if (ev.defaultPrevented) { return; }
+    var target = ev.target.closest ? ev.target.closest("[data-dial]") : null;
+    if (!target) { return; }
+    ev.preventDefault();
+    dial(target);
+  });
+
+  window.cti = {api: api, csrfToken: csrfToken, dial: dial};
 })();

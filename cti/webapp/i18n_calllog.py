@@ -1,0 +1,105 @@
+"""French strings of the call log, the call page and click-to-dial, merged into the catalog by
+:mod:`cti.webapp.i18n` (English is the message id). Labels of values (directions, statuses,
+periods, sorts) are here too, with the maps the templates use to pick them."""
+
+from __future__ import annotations
+
+DIRECTION_LABELS = {"inbound": "Inbound", "outbound": "Outbound", "internal": "Internal"}
+STATUS_LABELS = {"answered": "Answered", "missed": "Missed", "abandoned": "Abandoned",
+                 "busy": "Busy", "no_answer": "No answer", "failed": "Failed"}
+PERIOD_LABELS = {"all": "All dates", "today": "Today", "yesterday": "Yesterday",
+                 "week": "This week", "month": "This month", "custom": "Custom dates"}
+SORT_LABELS = {"newest": "Newest first", "oldest": "Oldest first",
+               "longest": "Longest first", "shortest": "Shortest first"}
+TRANSFER_LABELS = {"blind": "Blind transfer", "attended": "Attended transfer"}
+WRAPUP_LABELS = {"subject": "Subject", "reason": "Reason", "response": "Response",
+                 "result": "Result", "note": "Note"}
+
+CALLLOG_FR: dict[str, str] = {
+    # navigation and list
+    "Call log": "Journal d'appels",
+    "Filters": "Filtres",
+    "Period": "Période",
+    "From": "De",
+    "To": "À",
+    "Direction": "Sens",
+    "Status": "Statut",
+    "any": "tous",
+    "Agent": "Agent",
+    "Extension": "Poste",
+    "Queue": "File d'attente",
+    "Number contains": "Numéro contenant",
+    "Overlong only": "Appels trop longs seulement",
+    "Sort": "Tri",
+    "Filter": "Filtrer",
+    "Reset": "Réinitialiser",
+    "Export CSV": "Exporter en CSV",
+    "CSV with ;": "CSV avec ;",
+    "{n} calls": "{n} appels",
+    "Time": "Heure",
+    "Duration": "Durée",
+    "overlong": "trop long",
+    "No call matches these filters.": "Aucun appel ne correspond à ces filtres.",
+    "Pages": "Pages",
+    "First page": "Première page",
+    "Older calls": "Appels plus anciens",
+    "Next page": "Page suivante",
+    # values
+    "Inbound": "Entrant",
+    "Outbound": "Sortant",
+    "Internal": "Interne",
+    "All dates": "Toutes les dates",
+    "Today": "Aujourd'hui",
+    "Yesterday": "Hier",
+    "This week": "Cette semaine",
+    "This month": "Ce mois-ci",
+    "Custom dates": "Dates choisies",
+    "Newest first": "Plus récents d'abord",
+    "Oldest first": "Plus anciens d'abord",
+    "Longest first": "Plus longs d'abord",
+    "Shortest first": "Plus courts d'abord",
+    "Blind transfer": "Transfert direct",
+    "Attended transfer": "Transfert accompagné",
+    "Monday": "Lundi",
+    "Tuesday": "Mardi",
+    "Wednesday": "Mercredi",
+    "Thursday": "Jeudi",
+    "Friday": "Vendredi",
+    "Saturday": "Samedi",
+    "Sunday": "Dimanche",
+    # one call
+    "Call": "Appel",
+    "Extensions rung": "Postes ayant sonné",
+    "Started": "Début",
+    "Ring time": "Temps de sonnerie",
+    "Talk time": "Temps de conversation",
+    "Hangup cause": "Cause de raccrochage",
+    "Clients": "Clients",
+    "No client linked to this call.": "Aucun client lié à cet appel.",
+    "Timeline": "Chronologie",
+    "No event recorded for this call.": "Aucun événement enregistré pour cet appel.",
+    "Transfers": "Transferts",
+    "Recordings": "Enregistrements",
+    "No recording.": "Aucun enregistrement.",
+    "Channels": "Canaux",
+    "Channel": "Canal",
+    "Kind": "Type",
+    "Created": "Créé",
+    "Call started: {caller} → {callee}": "Début de l'appel : {caller} → {callee}",
+    "Ringing at {extension}": "Sonnerie au poste {extension}",
+    "Answered by {extension}": "Répondu par le poste {extension}",
+    "Transferred ({kind}) from {source} to {target}":
+        "Transféré ({kind}) de {source} à {target}",
+    "Recording started: {name}": "Enregistrement démarré : {name}",
+    "Overlong call ({seconds} s)": "Appel trop long ({seconds} s)",
+    "Client found": "Client trouvé",
+    "Client created": "Client créé",
+    "Call ended": "Fin de l'appel",
+    # click-to-dial (cti.js, strings handed through data- attributes of base.html)
+    "Your phone is ringing: pick it up to call {number}.":
+        "Votre poste sonne : décrochez pour appeler le {number}.",
+    "Calling {number}…": "Appel du {number}…",
+    "Your phone did not answer.": "Votre poste n'a pas répondu.",
+    "Your phone is busy.": "Votre poste est occupé.",
+    "The call could not be made.": "L'appel n'a pas pu être passé.",
+}

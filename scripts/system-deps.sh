@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# System packages the tests use, installed from Debian when missing (root and apt-get needed;
+# otherwise a warning says what to install by hand). Called by `make test` and `.ci/run`.
+#
+#   chromium   the browser test (tests/test_browser_pop.py) drives /usr/bin/chromium through
+#              Playwright; Playwright's own browser download is never used. Under CI the test
+#              fails without it, elsewhere it is skipped.
+#   espeak-ng  optional: the simulator's recordings then carry speech instead of a tone.
+set -uo pipefail
+
+missing() {  # package command
+  ! command -v "$2" >/dev/null 2>&1
+}
+
+wanted=()
+missing chromium chromium && wanted+=(chromium)
+missing espeak-ng espeak-ng && wanted+=(espeak-ng)
+[ ${#wanted[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "note: ${wanted[*]} not installed (needs root and apt-get): the browser test is" \
+       "skipped and recordings carry a tone; install them to run everything" >&2
+  exit 0
+fi
+
+apt-get update -qq >/dev/null 2>&1 || echo "warning: apt-get update failed" >&2
+for pkg in "${wanted[@]}"; do  # one at a time: a failing optional one must not stop the other
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" \
+    >/dev/null 2>&1 || echo "warning: could not install $pkg" >&2
+done
+exit 0
