@@ -26,7 +26,19 @@ from cti.pbx.actions import PbxActions
 from cti.pbx.audit import AuditLog
 from cti.store.sqlite import Store
 from cti.users import UserService
-from cti.webapp import api_clients, api_wrapup, calllog, dial, login, metrics, pages, ws
+from cti.webapp import (
+    admin_users,
+    api_clients,
+    api_wrapup,
+    board,
+    calllog,
+    clients_pages,
+    dial,
+    login,
+    metrics,
+    pages,
+    ws,
+)
 from cti.webapp.auth import auth_middleware
 from cti.webapp.errors import error_middleware
 from cti.webapp.keys import (
@@ -133,7 +145,10 @@ def create_app(
     ws.setup(app)  # /ws: screen pops
     api_wrapup.add_routes(app)
     calllog.add_routes(app)  # /calls, /calls.csv, /calls/{pbx}/{id}, /api/calls…
+    clients_pages.add_routes(app)  # /clients, /clients/{id} (client_page), forms
     dial.add_routes(app)  # /api/dial
+    board.add_routes(app)  # /board, /api/board: supervisors
+    admin_users.add_routes(app)  # /admin/users…: admins
     r.add_get("/metrics", metrics.metrics, name="metrics")
     r.add_static("/static/", web_dir / "static", name="static", append_version=False)
     return app

@@ -17,7 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cti.webapp.i18n_admin import ADMIN_FR
+from cti.webapp.i18n_board import BOARD_FR
 from cti.webapp.i18n_calllog import CALLLOG_FR
+from cti.webapp.i18n_clients import CLIENTS_FR
 from cti.webapp.i18n_pop import POP_FR
 
 LANGUAGES: tuple[str, ...] = ("fr", "en")
@@ -76,6 +79,9 @@ FR: dict[str, str] = {
 
 FR.update(POP_FR)  # the screen pop's own strings
 FR.update(CALLLOG_FR)  # the call log, the call page and click-to-dial
+FR.update(CLIENTS_FR)  # the client list, card and forms
+FR.update(BOARD_FR)  # the supervisors' live board
+FR.update(ADMIN_FR)  # the admin pages for users
 
 CATALOGS: dict[str, dict[str, str]] = {"en": {}, "fr": FR}
 
