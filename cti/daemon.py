@@ -14,6 +14,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from cti.ami.client import AmiClient, AmiConfig, AmiState, EventCallback
 from cti.ami.messages import AmiMessage
@@ -29,6 +30,8 @@ from cti.pbx.actions import PbxActions, build_actions
 from cti.pipeline import WANTED_EVENTS, Pipeline
 from cti.rules import OverlongWatcher
 from cti.store.sqlite import Store
+from cti.tickets.groups import GroupService
+from cti.tickets.service import TicketService
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,12 @@ def ami_config(pbx: PbxConfig) -> AmiConfig:
                      secret=pbx.ami_secret, ping_interval=pbx.ami_ping_interval,
                      action_timeout=pbx.ami_action_timeout, backoff_min=pbx.ami_backoff_min,
                      backoff_max=pbx.ami_backoff_max, wanted=WANTED_EVENTS)
+
+
+def build_tickets(config: Config, store: Store) -> TicketService:
+    """Ticket numbers take their year in the business's time zone (``web.timezone``)."""
+    return TicketService(store, prefix=str(config.get("tickets.prefix")),
+                         tz=ZoneInfo(str(config.get("web.timezone"))))
 
 
 @dataclass
@@ -72,6 +81,9 @@ class Daemon:
     live: LiveCalls | None = None
     #: Commands from people (click-to-dial): built at start over the AMI links.
     actions: PbxActions | None = None
+    #: Tickets and the groups they are given to (hooks: mail queue, notifications).
+    tickets: TicketService | None = None
+    groups: GroupService | None = None
     #: ``hook(pbx_name, msg)`` for every AMI event, before the tracker: services that follow
     #: their own actions (``OriginateResponse`` by ActionID) without the tracker's help.
     ami_hooks: list[Callable[[str, AmiMessage], None]] = field(default_factory=list)
@@ -83,6 +95,8 @@ class Daemon:
         self.live = LiveCalls(self.bus)
         self.clients = ClientDirectory(self.store, ClientSettings.from_config(self.config))
         self.linker = ClientLinker(self.bus, self.clients)
+        self.tickets = build_tickets(self.config, self.store)
+        self.groups = GroupService(self.store)
         trackers = {p.name: self.config.tracker_config(p) for p in self.config.pbxes}
         self.overlong = OverlongWatcher(self.bus, trackers)
         for pbx in self.config.pbxes:

@@ -25,6 +25,8 @@ from cti.live import LiveCalls
 from cti.pbx.actions import PbxActions
 from cti.pbx.audit import AuditLog
 from cti.store.sqlite import Store
+from cti.tickets.groups import GroupService
+from cti.tickets.service import TicketService
 from cti.users import UserService
 from cti.webapp import (
     admin_users,
@@ -41,10 +43,12 @@ from cti.webapp import (
 )
 from cti.webapp.auth import auth_middleware
 from cti.webapp.errors import error_middleware
+from cti.webapp.i18n import zone
 from cti.webapp.keys import (
     ACTIONS,
     CLIENTS,
     CONFIG,
+    GROUPS,
     LIMITER,
     LIVE,
     METRICS,
@@ -53,6 +57,7 @@ from cti.webapp.keys import (
     STATUS,
     STORE,
     TEMPLATES,
+    TICKETS,
     USERS,
     WEB_DIR,
     WRAPUPS,
@@ -106,6 +111,8 @@ def create_app(
     actions: PbxActions | None = None,
     pbx_states: PbxStatesFn | None = None,
     metrics_providers: list[MetricsProvider] | None = None,
+    tickets: TicketService | None = None,
+    groups: GroupService | None = None,
 ) -> web.Application:
     """The web application over ``store``. ``status`` feeds ``/api/status`` (the daemon's
     ``Daemon.status``); ``web_dir`` holds ``templates/`` and ``static/`` (default: the
@@ -127,6 +134,9 @@ def create_app(
     app[STATUS] = status or _no_status
     app[LIVE] = live if live is not None else LiveCalls(Bus())  # (an empty one is falsy)
     app[WRAPUPS] = WrapupService(store)
+    # The daemon's ticket service carries its hooks (mail, notifications); a bare one otherwise.
+    app[TICKETS] = tickets or TicketService(store, tz=zone(settings.timezone))
+    app[GROUPS] = groups or GroupService(store)
     # Click-to-dial, /healthz and /metrics: the daemon's (without one, no PBX: dial → 503).
     app[ACTIONS] = actions or PbxActions({}, {}, AuditLog(store))
     app[PBX_STATES] = pbx_states or dict

@@ -21,6 +21,8 @@ from cti.live import LiveCalls
 from cti.metrics import Family
 from cti.pbx.actions import PbxActions
 from cti.store.sqlite import Store
+from cti.tickets.groups import GroupService
+from cti.tickets.service import TicketService
 from cti.users import UserService, UserSession
 from cti.webapp.i18n import LANGUAGES, zone
 from cti.webapp.ratelimit import LoginLimiter
@@ -87,6 +89,9 @@ METRICS: web.AppKey[list[MetricsProvider]] = web.AppKey("cti.metrics")
 LIVE = web.AppKey("cti.live_calls", LiveCalls)
 HUB: web.AppKey[PopHub] = web.AppKey("cti.pop_hub")
 WRAPUPS = web.AppKey("cti.wrapups", WrapupService)
+#: Tickets (the daemon's, with its hooks) and groups.
+TICKETS = web.AppKey("cti.tickets", TicketService)
+GROUPS = web.AppKey("cti.groups", GroupService)
 
 #: Set by the auth middleware on every request of a logged-in user.
 SESSION = web.RequestKey("cti.session", UserSession)

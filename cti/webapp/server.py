@@ -19,6 +19,8 @@ from cti.daemon import Daemon
 from cti.live import LiveCalls
 from cti.pbx.actions import PbxActions
 from cti.store.sqlite import Store
+from cti.tickets.groups import GroupService
+from cti.tickets.service import TicketService
 from cti.webapp.app import create_app
 from cti.webapp.keys import WebSettings
 from cti.webapp.metrics import daemon_metrics
@@ -36,6 +38,8 @@ class _DaemonLike(Protocol):
     clients: ClientDirectory | None
     live: LiveCalls | None
     actions: PbxActions | None
+    tickets: TicketService | None
+    groups: GroupService | None
 
     def status(self) -> dict[str, Any]: ...
 
@@ -84,6 +88,7 @@ async def start_for_daemon(daemon: _DaemonLike) -> WebServer:
     # (tickets…) then apply to the API too.
     app = create_app(daemon.config, daemon.store, clients=daemon.clients, status=daemon.status,
                      live=daemon.live, actions=daemon.actions, pbx_states=daemon.pbx_states,
+                     tickets=daemon.tickets, groups=daemon.groups,
                      metrics_providers=[daemon_metrics(daemon)]
                      if isinstance(daemon, Daemon) else [])
     return await start_web(app, settings.host, settings.port)

@@ -48,7 +48,7 @@ from cti.users import User, UserService
 from cti.webapp.api_clients import can_see
 from cti.webapp.auth import COOKIE, current_session
 from cti.webapp.errors import HttpError
-from cti.webapp.keys import CLIENTS, HUB, LIVE, STORE, USERS
+from cti.webapp.keys import CLIENTS, HUB, LIVE, STORE, TICKETS, USERS
 from cti.webapp.pop import Enrichment, PopBuilder, Targets, call_payload
 
 log = logging.getLogger(__name__)
@@ -382,7 +382,8 @@ def check_origin(request: web.Request) -> None:
 def setup(app: web.Application) -> PopHub:
     """The hub over ``app[LIVE]``, serving ``/ws``, started and stopped with the app."""
     users = app[USERS]
-    hub = PopHub(app[LIVE], PopBuilder(app[CLIENTS], app[STORE], users), users)
+    hub = PopHub(app[LIVE], PopBuilder(app[CLIENTS], app[STORE], users,
+                                       open_tickets=app[TICKETS].open_count), users)
     app[HUB] = hub
     app.router.add_get("/ws", hub.handle, name="ws")
 
