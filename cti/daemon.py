@@ -31,6 +31,7 @@ from cti.pipeline import WANTED_EVENTS, Pipeline
 from cti.rules import OverlongWatcher
 from cti.store.sqlite import Store
 from cti.tickets.groups import GroupService
+from cti.tickets.missed_rule import MissedCallTickets
 from cti.tickets.service import TicketService
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ class Daemon:
     #: Tickets and the groups they are given to (hooks: mail queue, notifications).
     tickets: TicketService | None = None
     groups: GroupService | None = None
+    #: ``tickets.auto_missed``: a ticket and a callback for every unanswered inbound call.
+    missed_rule: MissedCallTickets | None = None
     #: ``hook(pbx_name, msg)`` for every AMI event, before the tracker: services that follow
     #: their own actions (``OriginateResponse`` by ActionID) without the tracker's help.
     ami_hooks: list[Callable[[str, AmiMessage], None]] = field(default_factory=list)
@@ -97,6 +100,9 @@ class Daemon:
         self.linker = ClientLinker(self.bus, self.clients)
         self.tickets = build_tickets(self.config, self.store)
         self.groups = GroupService(self.store)
+        if self.config.get("tickets.auto_missed"):
+            self.missed_rule = MissedCallTickets(self.bus, self.store, self.tickets,
+                                                 lambda: getattr(self, "callbacks", None))
         trackers = {p.name: self.config.tracker_config(p) for p in self.config.pbxes}
         self.overlong = OverlongWatcher(self.bus, trackers)
         for pbx in self.config.pbxes:
@@ -194,6 +200,9 @@ class Daemon:
             await self.actions.close()
         if self.linker is not None:
             await self.linker.close()  # lookups in flight still need the store
+        if self.missed_rule is not None:
+            self.missed_rule.close()
+            await self.missed_rule.flush()
         if self.store is not None:
             await self.store.close()
 
