@@ -1,8 +1,8 @@
 """``/api/calls/{pbx}/{call_id}/wrapup``: the wrap-up an agent writes about a call.
 
 ``POST`` (JSON ``{subject, reason, response, result, note}``, CSRF token required like every
-state change) saves the caller's own wrap-up of the call, replacing a previous one; ``GET``
-lists the call's wrap-ups.
+state change) saves the caller's own wrap-up of the call, replacing a previous one, and may file
+a ticket and a callback in the same step; ``GET`` lists the call's wrap-ups.
 
 Who may: a supervisor, or an agent who **took part** — one of their extensions rang, answered,
 placed the call or was a transfer's end. The call is looked up live first (the form is offered
@@ -18,8 +18,10 @@ from aiohttp import web
 
 from cti.live import LiveCall
 from cti.users import User
+from cti.webapp import wrapup_tickets
 from cti.webapp.api import json_object, json_response
 from cti.webapp.auth import current_user
+from cti.webapp.calllog import viewer_tz
 from cti.webapp.errors import HttpError
 from cti.webapp.keys import HUB, LIVE, STORE, WRAPUPS
 
@@ -62,14 +64,21 @@ async def check_part(request: web.Request) -> tuple[User, str, str]:
 
 
 async def save_wrapup(request: web.Request) -> web.StreamResponse:
+    """The wrap-up, and in the same submit the optional ``ticket`` (``{"action": "new",
+    "kind", "priority"}`` or ``{"action": "update", "id"}``) and ``callback`` (``{"kind":
+    "to_call_back"|"will_call_back", "due_at"}``): see :mod:`cti.webapp.wrapup_tickets`."""
     user, pbx, call_id = await check_part(request)
     body = await json_object(request)
+    spec, callback = wrapup_tickets.parse_specs(body, viewer_tz(request, user))
+    existing = await wrapup_tickets.check_specs(request, user, spec, callback)
     service = request.app[WRAPUPS]
     existed = await service.get(pbx, call_id, user.username) is not None
     saved = await service.save(pbx, call_id, username=user.username, user_id=user.id,
                                fields=body)
+    filed = await wrapup_tickets.apply(request, user, pbx, call_id, saved, spec, existing,
+                                       callback)
     request.app[HUB].note_wrapup(pbx, call_id, user.username)
-    return json_response(saved.to_json(), status=200 if existed else 201)
+    return json_response({**saved.to_json(), **filed}, status=200 if existed else 201)
 
 
 async def list_wrapups(request: web.Request) -> web.StreamResponse:

@@ -22,7 +22,8 @@ SCRIPT_MSGIDS: tuple[str, ...] = (
     "Calling {number}: your phone rings first…", "Could not call: {error}",
     "Connected", "Reconnecting…", "Your session has ended: log in again.", "Overlong call",
     "Recording", "Call from {name}", "Colleague: {name}", "Your wrap-up is saved.",
-    "Not available yet", "Call {number}",
+    "Not available yet", "Call {number}", "Add to {number}: {subject}",
+    "Ticket {number} created", "Call added to ticket {number}", "Callback set for {when}",
 )
 
 POP_FR: dict[str, str] = {
@@ -44,7 +45,24 @@ POP_FR: dict[str, str] = {
     "Last calls": "Derniers appels",
     "Open tickets": "Tickets ouverts",
     "Client": "Client",
+    "Follow-up": "Suite à donner",
+    "Ticket": "Ticket",
+    "No ticket": "Pas de ticket",
+    "Priority": "Priorité",
+    "Low": "Basse",
+    "Normal": "Normale",
+    "High": "Haute",
+    "Urgent": "Urgente",
+    "Callback": "Rappel",
+    "No callback": "Pas de rappel",
+    "To call back": "À rappeler",
+    "The client will call back": "Le client va rappeler",
+    "When": "Quand",
     # pop.js
+    "Add to {number}: {subject}": "Ajouter au {number} : {subject}",
+    "Ticket {number} created": "Ticket {number} créé",
+    "Call added to ticket {number}": "Appel ajouté au ticket {number}",
+    "Callback set for {when}": "Rappel prévu le {when}",
     "Ringing": "Sonne",
     "In call": "En ligne",
     "Ended": "Terminé",
@@ -92,6 +110,9 @@ POP_FR: dict[str, str] = {
     "Only supervisors may watch every call.":
         "Seuls les superviseurs peuvent suivre tous les appels.",
     "Cross-site websocket refused.": "Websocket d'un autre site refusé.",
+    "Callbacks are not available.": "Les rappels ne sont pas disponibles.",
+    "No such ticket.": "Ticket introuvable.",
+    "This ticket is closed: reopen it first.": "Ce ticket est fermé : rouvrez-le d'abord.",
 }
 
 

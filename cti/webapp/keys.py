@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jinja2
 from aiohttp import web
@@ -92,6 +92,20 @@ WRAPUPS = web.AppKey("cti.wrapups", WrapupService)
 #: Tickets (the daemon's, with its hooks) and groups.
 TICKETS = web.AppKey("cti.tickets", TicketService)
 GROUPS = web.AppKey("cti.groups", GroupService)
+
+
+class CallbackCreator(Protocol):
+    """What the wrap-up needs of the callback service (``cti.tickets.callbacks``)."""
+
+    async def create(self, actor: str, *, kind: str, due_at: float | str,
+                     ticket_id: int | None = None, client_id: int | None = None,
+                     number: str = "", assignee: str | None = None,
+                     group_id: int | None = None, note: str = "",
+                     email: bool = False) -> Any: ...
+
+
+#: Callbacks (set by the app when the service exists; the wrap-up answers 503 without it).
+CALLBACKS: web.AppKey[CallbackCreator] = web.AppKey("cti.callbacks")
 
 #: Set by the auth middleware on every request of a logged-in user.
 SESSION = web.RequestKey("cti.session", UserSession)

@@ -14,9 +14,12 @@ Why it is built this way:
   ``ClientMatched`` arrives (it may have created the card).
 * **Private cards stay private.** The enrichment holds every candidate; :func:`call_payload`
   keeps the ones the viewer may see (owner and supervisors), as the client API does.
-* **Hooks for what does not exist yet.** Open tickets are counted by ``open_tickets`` (0 until
-  the tickets service sets it); the "open client" and "new ticket" buttons point at routes named
-  ``client_page`` and ``ticket_new`` when the app has them, and are shown disabled otherwise.
+* **Open tickets first.** A client with open requests is most likely calling about one of
+  them: the pop lists them (``open_tickets``, the app passes the ticket service's; only public
+  tickets, since one pop text goes to everybody watching the call) above the last calls, and
+  the wrap-up form offers to add the call to one of them.
+* The "open client" and "new ticket" buttons point at routes named ``client_page`` and
+  ``ticket_new`` when the app has them, and are shown disabled otherwise.
 """
 
 from __future__ import annotations
@@ -43,12 +46,13 @@ from cti.webapp.api_clients import can_see
 
 HISTORY_SIZE = 5
 
-#: Counts the open tickets of these clients (set by the tickets service; 0 until then).
-OpenTickets = Callable[[Sequence[int]], Awaitable[int]]
+#: The open tickets of these clients, as summaries (``id``, ``number``, ``subject``,
+#: ``status``, ``priority``, ``url``), most urgent first.
+OpenTickets = Callable[[Sequence[int]], Awaitable[list[dict[str, Any]]]]
 
 
-async def no_tickets(client_ids: Sequence[int]) -> int:
-    return 0
+async def no_tickets(client_ids: Sequence[int]) -> list[dict[str, Any]]:
+    return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +63,7 @@ class Enrichment:
     clients: tuple[Client, ...] = ()
     companies: dict[int, str] = field(default_factory=dict)
     history: tuple[dict[str, Any], ...] = ()
-    open_tickets: int = 0
+    tickets: tuple[dict[str, Any], ...] = ()  # open tickets of the clients
     colleague: str | None = None  # internal call: who sits at the other extension
     wrapped_up_by: tuple[str, ...] = ()
 
@@ -132,8 +136,8 @@ class PopBuilder:
             clients = []
         companies = await self._companies(clients)
         history = await self._history(call, [c.id for c in clients], number)
-        tickets = await self.open_tickets([c.id for c in clients]) if clients else 0
-        return Enrichment("done", tuple(clients), companies, tuple(history), tickets,
+        tickets = await self.open_tickets([c.id for c in clients]) if clients else []
+        return Enrichment("done", tuple(clients), companies, tuple(history), tuple(tickets),
                           wrapped_up_by=wrapped)
 
     async def _clients(self, ids: Sequence[int]) -> list[Client]:
@@ -215,7 +219,8 @@ def call_payload(call: LiveCall, enr: Enrichment, builder: PopBuilder, targets: 
         "lookup": enr.lookup,
         "clients": [client_card(c, enr.companies, targets) for c in visible],
         "colleague": enr.colleague,
-        "open_tickets": enr.open_tickets,
+        "open_tickets": len(enr.tickets),
+        "tickets": list(enr.tickets),
         "history": list(enr.history),
         "wrapped_up_by": list(enr.wrapped_up_by),
         "actions": {

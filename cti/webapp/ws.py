@@ -32,10 +32,11 @@ Why it is built this way:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,6 +45,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from cti.calls.model import iso_utc
 from cti.live import Change, Key, LiveCall, LiveCalls
+from cti.tickets.model import Ticket
 from cti.users import User, UserService
 from cti.webapp.api_clients import can_see
 from cti.webapp.auth import COOKIE, current_session
@@ -338,9 +340,8 @@ class PopHub:
         call = self.live.get(pbx, call_id)
         if enr is None or call is None or username in enr.wrapped_up_by:
             return
-        self._extras[key] = Enrichment(enr.lookup, enr.clients, enr.companies, enr.history,
-                                       enr.open_tickets, enr.colleague,
-                                       (*enr.wrapped_up_by, username))
+        self._extras[key] = dataclasses.replace(
+            enr, wrapped_up_by=(*enr.wrapped_up_by, username))
         self.publish(call)
 
     # ------------------------------------------------------------------ sessions
@@ -379,11 +380,23 @@ def check_origin(request: web.Request) -> None:
         raise HttpError(403, "Cross-site websocket refused.", code="bad_origin")
 
 
+def ticket_summary(ticket: Ticket) -> dict[str, Any]:
+    return {"id": ticket.id, "number": ticket.number, "subject": ticket.subject,
+            "status": ticket.status, "priority": ticket.priority,
+            "url": f"/tickets/{ticket.id}"}
+
+
 def setup(app: web.Application) -> PopHub:
     """The hub over ``app[LIVE]``, serving ``/ws``, started and stopped with the app."""
     users = app[USERS]
+    tickets = app[TICKETS]
+
+    async def open_tickets(client_ids: Sequence[int]) -> list[dict[str, Any]]:
+        found = await tickets.open_for_clients(client_ids)
+        return [ticket_summary(t) for t in found if t.public]
+
     hub = PopHub(app[LIVE], PopBuilder(app[CLIENTS], app[STORE], users,
-                                       open_tickets=app[TICKETS].open_count), users)
+                                       open_tickets=open_tickets), users)
     app[HUB] = hub
     app.router.add_get("/ws", hub.handle, name="ws")
 

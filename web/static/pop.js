@@ -94,6 +94,12 @@
     q(el, ".pop-add-note").addEventListener("click", function () { openForm(call.key, "note"); });
     q(el, ".pop-close").addEventListener("click", function () { dismiss(call.key); });
     q(el, ".pop-dismiss").addEventListener("click", function () { dismiss(call.key); });
+    q(el, '.pop-wrapup [name="callback_kind"]').addEventListener("change", function (ev) {
+      var when = q(el, '.pop-wrapup [name="callback_at"]');
+      if (ev.target.value && !when.value) {  // a sensible default: in an hour
+        when.value = localInput(new Date(Date.now() + 3600 * 1000));
+      }
+    });
     q(el, ".pop-wrapup").addEventListener("submit", function (ev) {
       ev.preventDefault();
       saveWrapup(call.key);
@@ -138,6 +144,7 @@
     drawClients(q(el, ".pop-clients"), call.clients);
     setText(q(el, ".pop-tickets"), call.clients.length ?
       (call.open_tickets ? t("{n} open tickets", {n: call.open_tickets}) : t("No open ticket")) : "");
+    drawTickets(el, call.tickets || []);
     drawHistory(q(el, ".pop-history"), call.history);
     drawActions(el, call, p);
 
@@ -195,6 +202,42 @@
       li.appendChild(phones);
       ul.appendChild(li);
     });
+  }
+
+  /* The client's open tickets: listed first (the caller is most likely calling about one of
+   * them), and offered in the wrap-up form's ticket choice ("add to T-…"). */
+  function drawTickets(el, tickets) {
+    var ul = q(el, ".pop-ticket-list");
+    while (ul.firstChild) { ul.removeChild(ul.firstChild); }
+    tickets.forEach(function (tk) {
+      var li = document.createElement("li");
+      li.className = "pop-ticket priority-" + String(tk.priority).replace(/[^a-z]/g, "");
+      var a = document.createElement("a");
+      a.href = tk.url;
+      a.textContent = tk.number;
+      li.appendChild(a);
+      li.appendChild(document.createTextNode(" " + tk.subject));
+      ul.appendChild(li);
+    });
+    var select = q(el, '.pop-wrapup [name="ticket_action"]');
+    var chosen = select.value;
+    Array.prototype.slice.call(select.options).forEach(function (o) {
+      if (o.value !== "" && o.value !== "new") { o.remove(); }
+    });
+    tickets.forEach(function (tk) {
+      var o = document.createElement("option");
+      o.value = String(tk.id);
+      o.textContent = t("Add to {number}: {subject}", {number: tk.number, subject: tk.subject});
+      select.appendChild(o);
+    });
+    select.value = chosen;
+    if (select.value !== chosen) { select.value = ""; }
+  }
+
+  function localInput(date) {
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    return date.getFullYear() + "-" + two(date.getMonth() + 1) + "-" + two(date.getDate()) +
+      "T" + two(date.getHours()) + ":" + two(date.getMinutes());
   }
 
   function drawHistory(details, items) {
@@ -354,10 +397,36 @@
     var form = q(entry.el, ".pop-wrapup"), status = q(entry.el, ".pop-wrapup-status");
     var body = {};
     ["subject", "reason", "response", "result", "note"].forEach(function (f) { body[f] = form.elements[f].value; });
+    var action = form.elements.ticket_action.value;
+    if (action === "new") {
+      body.ticket = {action: "new", priority: form.elements.ticket_priority.value};
+    } else if (action) {
+      body.ticket = {action: "update", id: Number(action)};
+    }
+    if (form.elements.callback_kind.value) {
+      var at = form.elements.callback_at.value;  // local time of this browser → UTC
+      body.callback = {kind: form.elements.callback_kind.value,
+                       due_at: at ? new Date(at).toISOString() : ""};
+    }
     setText(status, t("Saving…"));
     q(form, ".pop-save").disabled = true;
-    window.cti.api("POST", entry.call.actions.wrapup, body).then(function () {
-      setText(status, t("Saved"));
+    window.cti.api("POST", entry.call.actions.wrapup, body).then(function (saved) {
+      var said = [t("Saved")];
+      if (saved && saved.ticket) {
+        said.push(t(saved.ticket.created ? "Ticket {number} created" : "Call added to ticket {number}",
+                    {number: saved.ticket.number}));
+        var link = q(form, ".pop-ticket-link");
+        link.href = saved.ticket.url;
+        link.textContent = saved.ticket.number;
+        link.hidden = false;
+        form.elements.ticket_action.value = "";
+      }
+      if (saved && saved.callback && saved.callback.due_at) {
+        said.push(t("Callback set for {when}", {when: new Date(saved.callback.due_at).toLocaleString(lang, {
+          day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit"})}));
+        form.elements.callback_kind.value = "";
+      }
+      setText(status, said.join(" · "));
       entry.el.setAttribute("data-saved", "true");
     }, function (err) {
       setText(status, t("Could not save: {error}", {error: err.message}));
