@@ -40,6 +40,7 @@ def _user_parsers(sub: Any) -> None:
                    help="extension of the user's phone (repeat for several)")
     a.add_argument("--name", default="", help="display name")
     a.add_argument("--language", choices=("fr", "en"), help="UI language (default: browser)")
+    a.add_argument("--email", default="", help="e-mail address for ticket notifications")
     a.add_argument("--password-stdin", action="store_true",
                    help="read the password from the first line of standard input")
     a = users.add_parser("passwd", help="set a user's password (ends their sessions)")
@@ -245,7 +246,8 @@ async def _cmd_user(ns: argparse.Namespace, config: Config) -> int:
         if action == "add":
             password = _read_password(ns.password_stdin)
             user = await users.create(ns.username, password, ns.role, ns.ext,
-                                      display_name=ns.name, language=ns.language)
+                                      display_name=ns.name, language=ns.language,
+                                      email=ns.email)
             print(f"user {user.username} created ({user.role}"
                   f"{', extensions ' + ', '.join(user.extensions) if user.extensions else ''})")
             return 0

@@ -39,6 +39,10 @@ LANGUAGES: tuple[str, ...] = ("fr", "en")
 MIN_PASSWORD, MAX_PASSWORD = 8, 1024  # the cap stops a megabyte "password" costing CPU
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _EXTENSION = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+#: Deliberately loose (what an admin types is checked by the mail server, not by us) but strict
+#: where it matters: one line, no spaces, no header-breaking characters, one "@", a dotted domain.
+_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\".]+(\.[^@\s<>,;\".]+)+$")
+MAX_EMAIL = 254  # RFC 5321's longest path
 TOUCH_EVERY = 60.0  # seconds: last_seen is for humans, not worth a write per request
 
 
@@ -54,6 +58,7 @@ class User:
     timezone: str | None = None
     active: bool = True
     created_at: float = 0.0
+    email: str = ""  # "" when unknown: no mail notifications
 
     def at_least(self, role: str) -> bool:
         """True when this user's role is ``role`` or above (agent < supervisor < admin)."""
@@ -66,7 +71,8 @@ class User:
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "username": self.username, "display_name": self.display_name,
                 "role": self.role, "extensions": list(self.extensions),
-                "language": self.language, "timezone": self.timezone, "active": self.active}
+                "language": self.language, "timezone": self.timezone, "active": self.active,
+                "email": self.email}
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +128,18 @@ def check_language(language: str | None) -> str | None:
     return language
 
 
+def check_email(email: str) -> str:
+    """An address for notifications, or "" for none. CR/LF and anything beyond one plain
+    address are refused: this text ends up in a mail header."""
+    email = email.strip()
+    if not email:
+        return ""
+    if (len(email) > MAX_EMAIL or not _EMAIL.match(email)
+            or any(ord(c) < 32 or ord(c) == 127 for c in email)):
+        raise ValidationError("email", "is not an e-mail address (name@example.com)")
+    return email
+
+
 def check_timezone(timezone: str | None) -> str | None:
     if timezone is None:
         return None
@@ -144,7 +162,7 @@ def _user(row: Mapping[str, Any]) -> User:
     return User(id=int(row["id"]), username=row["username"], role=row["role"],
                 extensions=exts, display_name=row["display_name"], language=row["language"],
                 timezone=row["timezone"], active=bool(row["active"]),
-                created_at=float(row["created_at"]))
+                created_at=float(row["created_at"]), email=row["email"])
 
 
 # --------------------------------------------------------------------------- the service
@@ -167,10 +185,12 @@ class UserService:
     # ---------------------------------------------------------------- accounts
     async def create(self, username: str, password: str, role: str = "agent",
                      extensions: Iterable[str] = (), *, display_name: str = "",
-                     language: str | None = None, timezone: str | None = None) -> User:
+                     language: str | None = None, timezone: str | None = None,
+                     email: str = "") -> User:
         """A new active user. Raises ValidationError naming the field, or Conflict when the
         username (any case) is taken."""
         check_username(username)
+        email = check_email(email)
         check_password(password)
         check_role(role)
         exts = check_extensions(extensions, role)
@@ -184,8 +204,10 @@ class UserService:
                 raise Conflict(f"user {username!r} already exists")
             uid = await tx.execute(
                 "INSERT INTO users (username, display_name, role, password_hash, language, "
-                "timezone, active, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
-                (username, display_name.strip(), role, hashed, language, timezone, now, now))
+                "timezone, email, active, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                (username, display_name.strip(), role, hashed, language, timezone, email, now,
+                 now))
             await tx.executemany("INSERT INTO user_extensions (user_id, extension) VALUES (?, ?)",
                                  [(uid, e) for e in exts])
             return uid
@@ -215,19 +237,22 @@ class UserService:
     async def update(self, user_id: int, *, role: str | None = None,
                      extensions: Iterable[str] | None = None, display_name: str | None = None,
                      language: str | _Keep | None = KEEP,
-                     timezone: str | _Keep | None = KEEP) -> User:
-        """Change some fields (``KEEP`` leaves language/timezone alone, None clears them)."""
+                     timezone: str | _Keep | None = KEEP, email: str | None = None) -> User:
+        """Change some fields (``KEEP`` leaves language/timezone alone, None clears them;
+        ``email=None`` leaves the address alone, "" clears it)."""
         user = await self._must_get(user_id)
         new_role = check_role(role) if role is not None else user.role
         exts = check_extensions(user.extensions if extensions is None else extensions, new_role)
         lang = user.language if isinstance(language, _Keep) else check_language(language)
         tz = user.timezone if isinstance(timezone, _Keep) else check_timezone(timezone)
         name = user.display_name if display_name is None else display_name.strip()
+        address = user.email if email is None else check_email(email)
 
         async def work(tx: Tx) -> None:
             await tx.execute(
                 "UPDATE users SET role = ?, display_name = ?, language = ?, timezone = ?, "
-                "updated_at = ? WHERE id = ?", (new_role, name, lang, tz, self.clock(), user_id))
+                "email = ?, updated_at = ? WHERE id = ?",
+                (new_role, name, lang, tz, address, self.clock(), user_id))
             await tx.execute("DELETE FROM user_extensions WHERE user_id = ?", (user_id,))
             await tx.executemany("INSERT INTO user_extensions (user_id, extension) VALUES (?, ?)",
                                  [(user_id, e) for e in exts])

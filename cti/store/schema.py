@@ -14,6 +14,7 @@ from cti.store.actions_schema import ACTION_MIGRATIONS
 from cti.store.audit_schema import AUDIT_MIGRATIONS
 from cti.store.calllog_schema import CALLLOG_MIGRATIONS
 from cti.store.clients_schema import CLIENT_MIGRATIONS
+from cti.store.mail_schema import MAIL_MIGRATIONS
 from cti.store.migration import Migration as Migration  # re-exported: older imports
 from cti.store.tickets_schema import TICKET_MIGRATIONS
 from cti.store.users_schema import USER_MIGRATIONS
@@ -148,7 +149,8 @@ CALL_MIGRATIONS: tuple[Migration, ...] = (
 #: (versions are global: clients take 2, users/sessions 3, and so on).
 MIGRATIONS: tuple[Migration, ...] = (CALL_MIGRATIONS + CLIENT_MIGRATIONS + USER_MIGRATIONS
                                      + WRAPUP_MIGRATIONS + AUDIT_MIGRATIONS + CALLLOG_MIGRATIONS
-                                     + TICKET_MIGRATIONS + ACTION_MIGRATIONS)
+                                     + TICKET_MIGRATIONS + ACTION_MIGRATIONS
+                                     + MAIL_MIGRATIONS)
 
 
 def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...], stamps: bool) -> str:

@@ -1,5 +1,5 @@
 """Admin pages for the people who log in: list, create, edit (role, extensions, names,
-language, time zone, active) and reset a password. Admins only.
+e-mail address, language, time zone, active) and reset a password. Admins only.
 
 Why it is built this way:
 
@@ -42,6 +42,7 @@ from cti.users import (
     ROLES,
     User,
     UserService,
+    check_email,
     check_extensions,
     check_password,
     check_role,
@@ -63,7 +64,7 @@ LANGUAGE_NAMES = {"fr": "Français", "en": "English"}  # each in its own languag
 ZONES = ("Europe/Paris", "Europe/Brussels", "Europe/Zurich", "Europe/Bucharest",
          "Europe/London", "America/Montreal", "UTC")
 #: Form fields in page order (the error summary follows it).
-FIELDS = ("username", "display_name", "password", "confirm", "role", "extensions",
+FIELDS = ("username", "display_name", "email", "password", "confirm", "role", "extensions",
           "language", "timezone", "active")
 
 Errors = dict[str, tuple[str, dict[str, object]]]  # field → (MESSAGES key, values)
@@ -80,6 +81,7 @@ class Draft:
     language: str | None
     timezone: str | None
     active: bool
+    email: str = ""
     errors: Errors = field(default_factory=dict)
 
 
@@ -96,9 +98,10 @@ def split_extensions(raw: str) -> list[str]:
 def form_values(user: User | None) -> dict[str, Any]:
     """A user as the form shows it (the blank form for a new user)."""
     if user is None:
-        return {"username": "", "display_name": "", "role": "agent", "extensions": "",
-                "language": "", "timezone": "", "active": True}
-    return {"username": user.username, "display_name": user.display_name, "role": user.role,
+        return {"username": "", "display_name": "", "email": "", "role": "agent",
+                "extensions": "", "language": "", "timezone": "", "active": True}
+    return {"username": user.username, "display_name": user.display_name,
+            "email": user.email, "role": user.role,
             "extensions": ", ".join(user.extensions), "language": user.language or "",
             "timezone": user.timezone or "", "active": user.active}
 
@@ -107,6 +110,7 @@ def parse_draft(form: Mapping[str, object], *, new: bool) -> Draft:
     """Read and check every field, collecting one error per field (never stopping early)."""
     values = {"username": _text(form, "username", 200),
               "display_name": _text(form, "display_name", 500),
+              "email": _text(form, "email", 500),
               "role": _text(form, "role", 50), "extensions": _text(form, "extensions"),
               "language": _text(form, "language", 10), "timezone": _text(form, "timezone", 100)}
     active = new or _text(form, "active", 10) in ("1", "on")
@@ -118,6 +122,10 @@ def parse_draft(form: Mapping[str, object], *, new: bool) -> Draft:
             errors["username"] = ("username", {})
     if len(values["display_name"]) > MAX_DISPLAY_NAME:
         errors["display_name"] = ("display_name", {"max": MAX_DISPLAY_NAME})
+    try:
+        check_email(values["email"])
+    except ValidationError:
+        errors["email"] = ("email", {})
     try:
         check_role(values["role"])
     except ValidationError:
@@ -140,7 +148,7 @@ def parse_draft(form: Mapping[str, object], *, new: bool) -> Draft:
     return Draft(values={**values, "active": active}, role=values["role"],
                  extensions=tuple(dict.fromkeys(exts)), display_name=values["display_name"],
                  language=values["language"] or None, timezone=values["timezone"] or None,
-                 active=active, errors=errors)
+                 active=active, email=values["email"], errors=errors)
 
 
 def parse_password(form: Mapping[str, object], errors: Errors) -> str:
@@ -206,7 +214,7 @@ async def _form(request: web.Request, target: User | None, values: dict[str, Any
 
 
 def _changes(old: User, new: User) -> dict[str, Any]:
-    keys = ("role", "extensions", "display_name", "language", "timezone", "active")
+    keys = ("role", "extensions", "display_name", "email", "language", "timezone", "active")
     return {k: [_plain(getattr(old, k)), _plain(getattr(new, k))] for k in keys
             if getattr(old, k) != getattr(new, k)}
 
@@ -240,7 +248,7 @@ async def new_submit(request: web.Request) -> web.StreamResponse:
             user = await _service(request).create(
                 draft.values["username"], password, draft.role, draft.extensions,
                 display_name=draft.display_name, language=draft.language,
-                timezone=draft.timezone)
+                timezone=draft.timezone, email=draft.email)
         except Conflict:
             draft.errors["username"] = ("taken", {})
         except ValidationError as exc:  # a rule of the service this form does not know
@@ -274,7 +282,7 @@ async def edit_submit(request: web.Request) -> web.StreamResponse:
             return await _form(request, target, draft.values, draft.errors, status=400)
         updated = await users.update(target.id, role=draft.role, extensions=draft.extensions,
                                      display_name=draft.display_name, language=draft.language,
-                                     timezone=draft.timezone)
+                                     timezone=draft.timezone, email=draft.email)
         if draft.active != target.active:
             updated = await users.set_active(target.id, draft.active)  # off: sessions end
     await _audit(request, "user_update", target.username, _changes(target, updated))

@@ -18,6 +18,7 @@ MESSAGES = {
     "language": "Choose French, English or the browser's language.",
     "timezone": "“{value}” is not a time zone (for example Europe/Paris).",
     "display_name": "At most {max} characters.",
+    "email": "Not an e-mail address (for example name@example.com).",
     "self_role": "You cannot remove your own admin role.",
     "self_active": "You cannot deactivate your own account.",
     "last_admin": "This is the last active admin: make another user admin first.",
@@ -48,6 +49,9 @@ ADMIN_FR: dict[str, str] = {
     "The browser's language": "La langue du navigateur",
     "Empty: the browser's time zone.": "Vide : le fuseau horaire du navigateur.",
     "Active (can log in)": "Actif (peut se connecter)",
+    "E-mail address": "Adresse e-mail",
+    "For ticket notifications. Empty: no e-mail.":
+        "Pour les notifications de tickets. Vide : pas d'e-mail.",
     "Deactivating ends the user's open sessions at once.":
         "La désactivation ferme aussitôt les sessions ouvertes de l'utilisateur.",
     "Create the user": "Créer l'utilisateur",
@@ -77,6 +81,8 @@ ADMIN_FR: dict[str, str] = {
     "“{value}” is not a time zone (for example Europe/Paris).":
         "« {value} » n'est pas un fuseau horaire (par exemple Europe/Paris).",
     "At most {max} characters.": "Au plus {max} caractères.",
+    "Not an e-mail address (for example name@example.com).":
+        "Ce n'est pas une adresse e-mail (par exemple nom@exemple.fr).",
     "You cannot remove your own admin role.":
         "Vous ne pouvez pas retirer votre propre rôle d'administrateur.",
     "You cannot deactivate your own account.":
