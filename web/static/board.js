@@ -1,6 +1,7 @@
 /* cti live board (supervisors): calls in progress, agents' lines, today's missed calls.
  *
- * Calls come from the screen-pop websocket with scope=all (/ws?scope=all): every message holds
+ * Calls come from the screen-pop websocket with scope=all (/ws?scope=all, the tab's one socket:
+ * cti.socket, see cti.js): every message holds
  * a call's whole state, so the table only draws what it is told, and the durations tick
  * locally on the server's clock (call.now). The agents and today's missed calls come from
  * GET /api/board, loaded once and again whenever an inbound call ends unanswered (a new
@@ -13,7 +14,7 @@
   "use strict";
 
   var root = document.getElementById("board");
-  if (!root || !window.WebSocket) { return; }
+  if (!root || !window.WebSocket || !window.cti) { return; }
 
   var strings = {};
   try { strings = JSON.parse(root.getAttribute("data-strings") || "{}"); } catch (e) { strings = {}; }
@@ -32,7 +33,6 @@
 
   var calls = {};      // key → {call, row, offset, overlong}
   var people = [];     // [{username, label, extensions: [{extension}]}]
-  var retry = 0;
   var reloadTimer = null;
 
   var STATUS = {answered: "Answered", missed: "Missed", abandoned: "Abandoned", busy: "Busy",
@@ -251,33 +251,21 @@
   }
 
   /* ------------------------------------------------------------------ the socket */
-  function connect() {
-    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    var socket = new WebSocket(scheme + window.location.host + "/ws?scope=all");
-    socket.onmessage = function (ev) {
-      var msg;
-      try { msg = JSON.parse(ev.data); } catch (e) { return; }
-      if (msg.type === "hello") {
-        retry = 0;
-        // A fresh snapshot follows: forget what the last connection left.
-        Object.keys(calls).forEach(function (k) { if (calls[k].row) { calls[k].row.remove(); } });
-        calls = {};
-        drawCounts();
-        setState("open", t("Connected"));
-      } else if (msg.call) {
-        onCall(msg.call);
-      }
-    };
-    socket.onclose = function (ev) {
-      if (ev.code === 4401) {
-        setState("closed", t("Your session has ended: log in again."));
-        window.location.assign("/login");
-        return;
-      }
-      setState("connecting", t("Reconnecting…"));
-      retry = Math.min(retry + 1, 6);
-      window.setTimeout(connect, 500 * Math.pow(2, retry - 1) + Math.random() * 250);
-    };
+  /* The tab's one socket (cti.socket in cti.js), asked for every call before it opens. */
+  function listen(hub) {
+    hub.scope("all");
+    hub.on("hello", function () {
+      // A fresh snapshot follows: forget what the last connection left.
+      Object.keys(calls).forEach(function (k) { if (calls[k].row) { calls[k].row.remove(); } });
+      calls = {};
+      drawCounts();
+      setState("open", t("Connected"));
+    });
+    hub.on("call", function (msg) { onCall(msg.call); });
+    hub.on("close", function (ev) {
+      if (ev.code === 4401) { setState("closed", t("Your session has ended: log in again.")); }
+      else { setState("connecting", t("Reconnecting…")); }
+    });
   }
 
   function setState(state, text) {
@@ -301,5 +289,5 @@
   setState("connecting", t("Reconnecting…"));
   drawCounts();
   load();
-  connect();
+  listen(window.cti.socket);
 })();

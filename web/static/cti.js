@@ -3,6 +3,11 @@
  * - Tells the server the browser's time zone (cookie cti_tz), so times are shown in it.
  * - cti.api(method, url, body): fetch() for the JSON API, sending the session's CSRF token in
  *   the X-CSRF-Token header that every POST/PUT/PATCH/DELETE needs.
+ * - cti.socket: the tab's one websocket (/ws), opened once the page's scripts have run, with
+ *   reconnection (backoff); scripts subscribe with cti.socket.on(type, fn) ("hello", "call"
+ *   for every message carrying a call, "counts", "reminder", "close"), and the live board asks
+ *   for every call with cti.socket.scope("all") before it opens.
+ * - The action center's nav badges (counts) and reminder toasts, on every page.
  */
 (function () {
   "use strict";
@@ -86,6 +91,11 @@
     api("POST", "/api/dial", {number: number}).then(function (req) {
       say("queued", {number: shown});
       follow(req.id, shown, 0);
+      var callback = button.getAttribute("data-callback");  /* a call made for a callback */
+      if (callback) {
+        api("POST", "/api/callbacks/" + encodeURIComponent(callback) + "/attempt")
+          .catch(function () { /* the call is placed; the count is a courtesy */ });
+      }
     }).catch(function (err) {
       say("failed", {error: err.message});
     }).then(function () {
@@ -101,5 +111,123 @@
     dial(target);
   });
 
-  window.cti = {api: api, csrfToken: csrfToken, dial: dial};
+  /* ---------------------------------------------------------------- the tab's websocket */
+  var socket = (function () {
+    var handlers = {}, scope = null, retry = 0, started = false;
+
+    function emit(type, msg) {
+      (handlers[type] || []).forEach(function (fn) {
+        try { fn(msg); } catch (e) { window.setTimeout(function () { throw e; }); }
+      });
+    }
+
+    function connect() {
+      var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+      var ws = new WebSocket(scheme + window.location.host + "/ws" +
+                             (scope === "all" ? "?scope=all" : ""));
+      ws.onmessage = function (ev) {
+        var msg;
+        try { msg = JSON.parse(ev.data); } catch (e) { return; }
+        if (!msg || typeof msg !== "object") { return; }
+        if (msg.type === "hello") { retry = 0; document.body.setAttribute("data-ws-state", "open"); }
+        if (msg.call) { emit("call", msg); } else if (msg.type) { emit(msg.type, msg); }
+      };
+      ws.onclose = function (ev) {
+        document.body.setAttribute("data-ws-state", "closed");
+        emit("close", ev);
+        if (ev.code === 4401) { window.location.assign("/login"); return; }
+        retry = Math.min(retry + 1, 6);
+        window.setTimeout(connect, 500 * Math.pow(2, retry - 1) + Math.random() * 250);
+      };
+    }
+
+    function start() {
+      if (started || !window.WebSocket || !document.body.hasAttribute("data-ws-scope")) { return; }
+      started = true;
+      scope = scope || document.body.getAttribute("data-ws-scope");
+      connect();
+    }
+
+    document.addEventListener("DOMContentLoaded", start);
+    return {
+      on: function (type, fn) { (handlers[type] = handlers[type] || []).push(fn); },
+      scope: function (value) { scope = value; }
+    };
+  })();
+
+  /* ---------------------------------------------------------------- badges and reminders */
+  function drawCounts(counts) {
+    var els = document.querySelectorAll("[data-count]");
+    for (var i = 0; i < els.length; i++) {
+      var n = counts[els[i].getAttribute("data-count")];
+      if (typeof n !== "number") { continue; }
+      els[i].textContent = String(n);
+      els[i].hidden = n <= 0;
+    }
+  }
+
+  socket.on("hello", function () {  /* (again after a reconnection: things moved meanwhile) */
+    if (document.querySelector("[data-count]")) {
+      api("GET", "/api/actions/counts").then(drawCounts, function () { /* next push */ });
+    }
+  });
+  socket.on("counts", drawCounts);
+
+  function reminderText(box, cb) {
+    var who = [cb.client_name, cb.ticket_number, cb.display || cb.number].filter(Boolean)
+      .join(" \u00b7 ") || "#" + cb.id;
+    return (box.getAttribute("data-say-reminder") || "{who}").split("{who}").join(who);
+  }
+
+  socket.on("reminder", function (msg) {
+    var box = document.getElementById("cti-toasts"), cb = msg.callback || {};
+    if (!box || !cb.id || box.querySelector('[data-callback-id="' + Number(cb.id) + '"]')) { return; }
+    var text = reminderText(box, cb);
+    var toast = document.createElement("div");
+    toast.className = "toast reminder";
+    toast.setAttribute("role", "alert");
+    toast.setAttribute("data-callback-id", String(Number(cb.id)));
+    var p = document.createElement("p");
+    p.textContent = text;
+    toast.appendChild(p);
+    if (cb.note) {
+      var note = document.createElement("p");
+      note.className = "muted";
+      note.textContent = cb.note;
+      toast.appendChild(note);
+    }
+    var buttons = document.createElement("div");
+    buttons.className = "toast-buttons";
+    if (cb.dial) {
+      var call = document.createElement("button");
+      call.type = "button";
+      call.className = "primary dial toast-call";
+      call.setAttribute("data-dial", cb.dial);
+      call.setAttribute("data-shown", cb.display || cb.dial);
+      call.setAttribute("data-callback", String(cb.id));
+      call.textContent = box.getAttribute("data-say-call") || "Call";
+      buttons.appendChild(call);
+    }
+    var open = document.createElement("a");
+    open.href = "/actions#callbacks";
+    open.textContent = box.getAttribute("data-say-open") || "/actions";
+    buttons.appendChild(open);
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "link toast-close";
+    close.textContent = box.getAttribute("data-say-dismiss") || "\u00d7";
+    close.addEventListener("click", function () { toast.remove(); });
+    buttons.appendChild(close);
+    toast.appendChild(buttons);
+    box.appendChild(toast);
+    if (document.hidden && "Notification" in window && Notification.permission === "granted") {
+      try {
+        var n = new Notification(text, {body: cb.note || "", tag: "callback-" + cb.id,
+                                        icon: "/static/favicon.svg"});
+        n.onclick = function () { window.focus(); n.close(); };
+      } catch (e) { /* the toast is there */ }
+    }
+  });
+
+  window.cti = {api: api, csrfToken: csrfToken, dial: dial, socket: socket};
 })();

@@ -1,5 +1,6 @@
 /* cti screen pops: the calls of your phone, live, from the /ws websocket.
  *
+ * The messages come through the tab's one websocket (cti.socket, see cti.js).
  * The server sends the whole state of a call in every message ({type: "pop"|"update"|"ended",
  * call}), so this script only draws what it is told: a card per call, created on the first
  * message, redrawn on each later one, a timer ticking locally from the ring/answer times, and
@@ -12,7 +13,7 @@
 
   var root = document.getElementById("pops");
   var template = document.getElementById("pop-template");
-  if (!root || !template || !window.WebSocket) { return; }
+  if (!root || !template || !window.WebSocket || !window.cti) { return; }
 
   var strings = {};
   try { strings = JSON.parse(root.getAttribute("data-strings") || "{}"); } catch (e) { strings = {}; }
@@ -29,8 +30,6 @@
   var dismissed = {};
   try { dismissed = JSON.parse(window.sessionStorage.getItem("cti.dismissed") || "{}"); } catch (e) { dismissed = {}; }
   var myExtensions = [];
-  var socket = null;
-  var retry = 0;
 
   function t(msgid, values) {
     var text = Object.prototype.hasOwnProperty.call(strings, msgid) ? strings[msgid] : msgid;
@@ -153,7 +152,8 @@
       entry.formShown = true;
       form.hidden = false;
     }
-    if ((call.wrapped_up_by || []).indexOf(username) >= 0) {
+    if ((call.wrapped_up_by || []).indexOf(username) >= 0 && !entry.filed) {
+      // (after this tab's own save, its fuller message — ticket, callback — stays)
       setText(q(el, ".pop-wrapup-status"), t("Your wrap-up is saved."));
     }
     if (call.state === "ended" && !entry.formShown && !entry.dismissTimer && call.status === "answered") {
@@ -328,31 +328,18 @@
     empty.hidden = Object.keys(pops).length > 0;
   }
 
-  function connect() {
-    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + window.location.host + "/ws");
+  /* The tab's one socket (cti.socket in cti.js) brings the calls; it reconnects by itself. */
+  function listen(hub) {
     setState("connecting", t("Reconnecting…"));
-    socket.onmessage = function (ev) {
-      var msg;
-      try { msg = JSON.parse(ev.data); } catch (e) { return; }
-      if (msg.type === "hello") {
-        retry = 0;
-        myExtensions = msg.extensions || [];
-        setState("open", t("Connected"));
-      } else if (msg.call) {
-        onCall(msg.type, msg.call);
-      }
-    };
-    socket.onclose = function (ev) {
-      if (ev.code === 4401) {
-        setState("closed", t("Your session has ended: log in again."));
-        window.location.assign("/login");
-        return;
-      }
-      setState("connecting", t("Reconnecting…"));
-      retry = Math.min(retry + 1, 6);
-      window.setTimeout(connect, 500 * Math.pow(2, retry - 1) + Math.random() * 250);
-    };
+    hub.on("hello", function (msg) {
+      myExtensions = msg.extensions || [];
+      setState("open", t("Connected"));
+    });
+    hub.on("call", function (msg) { onCall(msg.type, msg.call); });
+    hub.on("close", function (ev) {
+      if (ev.code === 4401) { setState("closed", t("Your session has ended: log in again.")); }
+      else { setState("connecting", t("Reconnecting…")); }
+    });
   }
 
   function setState(state, text) {
@@ -426,7 +413,8 @@
           day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit"})}));
         form.elements.callback_kind.value = "";
       }
-      setText(status, said.join(" · "));
+      entry.filed = said.join(" · ");
+      setText(status, entry.filed);
       entry.el.setAttribute("data-saved", "true");
     }, function (err) {
       setText(status, t("Could not save: {error}", {error: err.message}));
@@ -441,5 +429,5 @@
     });
   }
 
-  connect();
+  listen(window.cti.socket);
 })();
