@@ -16,7 +16,7 @@ from typing import Any
 from cti.errors import Conflict, NotFound, ValidationError
 from cti.store.sqlite import Store
 from cti.store.tx import Tx
-from cti.tickets.model import clean_text
+from cti.tickets.model import _EMAIL, clean_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +40,8 @@ class GroupService:
         if not name:
             raise ValidationError("name", "is required")
         email = clean_text("email", email, 254)
+        if email and not _EMAIL.match(email):
+            raise ValidationError("email", "is not an e-mail address")
         people = await self._check_members(members)
 
         async def work(tx: Tx) -> int:
@@ -64,6 +66,16 @@ class GroupService:
                                  [(group_id, u) for u in people])
 
         await self.store.transaction(work)
+        return await self.get(group_id)
+
+    async def set_email(self, group_id: int, email: str) -> Group:
+        """The group's shared mailbox ("" for none)."""
+        await self.get(group_id)
+        email = clean_text("email", email, 254)
+        if email and not _EMAIL.match(email):
+            raise ValidationError("email", "is not an e-mail address")
+        await self.store.transaction(lambda tx: tx.execute(
+            "UPDATE groups SET email = ? WHERE id = ?", (email, group_id)))
         return await self.get(group_id)
 
     async def get(self, group_id: int) -> Group:
