@@ -26,12 +26,18 @@ from cti.clients.settings import ClientSettings
 from cti.config import Config, PbxConfig
 from cti.errors import AmiError
 from cti.live import LiveCalls
+from cti.mail import SmtpSettings
 from cti.pbx.actions import PbxActions, build_actions
 from cti.pipeline import WANTED_EVENTS, Pipeline
 from cti.rules import OverlongWatcher
 from cti.store.sqlite import Store
+from cti.tickets.callbacks import CallbackService
 from cti.tickets.groups import GroupService
 from cti.tickets.missed_rule import MissedCallTickets
+from cti.tickets.notifications import NotificationService
+from cti.tickets.notify import Notifier
+from cti.tickets.outbox import MailOutbox
+from cti.tickets.reminders import ReminderScheduler
 from cti.tickets.service import TicketService
 
 log = logging.getLogger(__name__)
@@ -57,6 +63,12 @@ def build_tickets(config: Config, store: Store) -> TicketService:
     """Ticket numbers take their year in the business's time zone (``web.timezone``)."""
     return TicketService(store, prefix=str(config.get("tickets.prefix")),
                          tz=ZoneInfo(str(config.get("web.timezone"))))
+
+
+def build_callbacks(config: Config, store: Store, tickets: TicketService) -> CallbackService:
+    """Due times typed without a zone are the business's; numbers are read in its region."""
+    return CallbackService(store, ZoneInfo(str(config.get("web.timezone"))), tickets=tickets,
+                           region=str(config.get("clients.default_region")))
 
 
 @dataclass
@@ -85,8 +97,15 @@ class Daemon:
     #: Tickets and the groups they are given to (hooks: mail queue, notifications).
     tickets: TicketService | None = None
     groups: GroupService | None = None
+    #: E-mail: the notifier queues rows in each ticket change, the outbox sends them.
+    outbox: MailOutbox | None = None
+    notifier: Notifier | None = None
     #: ``tickets.auto_missed``: a ticket and a callback for every unanswered inbound call.
     missed_rule: MissedCallTickets | None = None
+    #: The action center: callbacks, in-app notifications, and the reminders of due callbacks.
+    callbacks: CallbackService | None = None
+    notifications: NotificationService | None = None
+    reminders: ReminderScheduler | None = None
     #: ``hook(pbx_name, msg)`` for every AMI event, before the tracker: services that follow
     #: their own actions (``OriginateResponse`` by ActionID) without the tracker's help.
     ami_hooks: list[Callable[[str, AmiMessage], None]] = field(default_factory=list)
@@ -100,6 +119,17 @@ class Daemon:
         self.linker = ClientLinker(self.bus, self.clients)
         self.tickets = build_tickets(self.config, self.store)
         self.groups = GroupService(self.store)
+        self.outbox = MailOutbox(self.store, SmtpSettings.from_config(self.config))
+        self.notifier = Notifier.from_config(self.config, wake=self.outbox.wake)
+        self.notifier.attach(self.tickets)
+        self.outbox.start()
+        self.notifications = NotificationService(self.store)
+        self.notifications.watch_tickets(self.tickets)
+        self.callbacks = build_callbacks(self.config, self.store, self.tickets)
+        self.reminders = ReminderScheduler(self.store, self.callbacks, self.notifications,
+                                           language=str(self.config.get("web.language")),
+                                           on_mail=self.outbox.wake)
+        self.reminders.start()
         if self.config.get("tickets.auto_missed"):
             self.missed_rule = MissedCallTickets(self.bus, self.store, self.tickets,
                                                  lambda: getattr(self, "callbacks", None))
@@ -203,6 +233,10 @@ class Daemon:
         if self.missed_rule is not None:
             self.missed_rule.close()
             await self.missed_rule.flush()
+        if self.reminders is not None:
+            await self.reminders.close()
+        if self.outbox is not None:
+            await self.outbox.close()  # a message being sent is marked before the store closes
         if self.store is not None:
             await self.store.close()
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from cti.bus import Bus
@@ -178,14 +177,8 @@ async def test_private_cards_stay_private_and_buttons_follow_the_routes_the_app_
     users = UserService(store)
     await seed_users(users)
     bus = Bus()
-
-    async def page(request: web.Request) -> web.StreamResponse:
-        return web.Response(text="a page")
-
-    def routes(app: web.Application) -> None:  # as the ticket pages will (client pages exist)
-        app.router.add_get("/tickets/new", page, name="ticket_new")
-
-    async with serve_app(store, users=users, live=LiveCalls(bus), setup=routes) as client:
+    # the app has the client pages and the ticket form: both buttons get their links
+    async with serve_app(store, users=users, live=LiveCalls(bus)) as client:
         directory = app_of(client)[CLIENTS]
         shared = {"phones": ["+33612345678"]}
         public = await directory.create({"name": "Standard Dupont", **shared})

@@ -25,12 +25,15 @@ from cti.live import LiveCalls
 from cti.pbx.actions import PbxActions
 from cti.pbx.audit import AuditLog
 from cti.store.sqlite import Store
+from cti.tickets.callbacks import CallbackService
 from cti.tickets.groups import GroupService
+from cti.tickets.notifications import NotificationService
 from cti.tickets.service import TicketService
 from cti.users import UserService
 from cti.webapp import (
     admin_users,
     api_clients,
+    api_mail,
     api_wrapup,
     board,
     calllog,
@@ -39,8 +42,10 @@ from cti.webapp import (
     login,
     metrics,
     pages,
-    ws,
+    tickets_pages,
+    ws_setup,
 )
+from cti.webapp.actions import setup as setup_actions
 from cti.webapp.auth import auth_middleware
 from cti.webapp.errors import error_middleware
 from cti.webapp.i18n import zone
@@ -68,6 +73,7 @@ from cti.webapp.keys import (
 )
 from cti.webapp.ratelimit import LoginLimiter
 from cti.webapp.templating import make_environment
+from cti.webapp.tickets_files import upload_limit
 from cti.wrapups import WrapupService
 
 #: ``default-src 'self'``: no inline script or style, nothing from another origin (no CDN),
@@ -113,6 +119,8 @@ def create_app(
     metrics_providers: list[MetricsProvider] | None = None,
     tickets: TicketService | None = None,
     groups: GroupService | None = None,
+    callbacks: CallbackService | None = None,
+    notifications: NotificationService | None = None,
 ) -> web.Application:
     """The web application over ``store``. ``status`` feeds ``/api/status`` (the daemon's
     ``Daemon.status``); ``web_dir`` holds ``templates/`` and ``static/`` (default: the
@@ -123,7 +131,8 @@ def create_app(
     metric families ``/metrics`` exports besides the web app's own."""
     settings = WebSettings.from_config(config)
     web_dir = web_dir or WEB_DIR
-    app = web.Application(middlewares=[error_middleware, auth_middleware],
+    # upload_limit raises the body limit for attachment uploads only (before auth reads them).
+    app = web.Application(middlewares=[error_middleware, upload_limit, auth_middleware],
                           client_max_size=2 * 1024 * 1024)
     app[CONFIG] = config
     app[SETTINGS] = settings
@@ -152,13 +161,18 @@ def create_app(
     r.add_get("/healthz", pages.healthz, name="healthz")
     r.add_get("/api/status", pages.api_status, name="api_status")
     api_clients.add_routes(app)
-    ws.setup(app)  # /ws: screen pops
+    ws_setup.setup(app)  # /ws: screen pops
+    # /actions and its API; the daemon's callbacks and notifications (reminders) if given.
+    setup_actions(app, callbacks=callbacks, notifications=notifications,
+                  watch_tickets=tickets is None)
     api_wrapup.add_routes(app)
     calllog.add_routes(app)  # /calls, /calls.csv, /calls/{pbx}/{id}, /api/calls…
     clients_pages.add_routes(app)  # /clients, /clients/{id} (client_page), forms
     dial.add_routes(app)  # /api/dial
     board.add_routes(app)  # /board, /api/board: supervisors
     admin_users.add_routes(app)  # /admin/users…: admins
+    tickets_pages.add_routes(app)  # /tickets…, /api/tickets…, phrases, groups
+    api_mail.add_routes(app)  # /api/mail: unsent notification mail, admins
     r.add_get("/metrics", metrics.metrics, name="metrics")
     r.add_static("/static/", web_dir / "static", name="static", append_version=False)
     return app

@@ -21,7 +21,12 @@ from cti.live import LiveCalls
 from cti.metrics import Family
 from cti.pbx.actions import PbxActions
 from cti.store.sqlite import Store
+from cti.tickets.actioncenter import ActionCenter
+from cti.tickets.attachments import AttachmentService
+from cti.tickets.callbacks import CallbackService
 from cti.tickets.groups import GroupService
+from cti.tickets.notifications import NotificationService
+from cti.tickets.phrases import PhraseService
 from cti.tickets.service import TicketService
 from cti.users import UserService, UserSession
 from cti.webapp.i18n import LANGUAGES, zone
@@ -29,6 +34,7 @@ from cti.webapp.ratelimit import LoginLimiter
 from cti.wrapups import WrapupService
 
 if TYPE_CHECKING:
+    from cti.webapp.actions_live import CountsPusher
     from cti.webapp.ws import PopHub
 
 StatusFn = Callable[[], dict[str, Any]]
@@ -92,6 +98,9 @@ WRAPUPS = web.AppKey("cti.wrapups", WrapupService)
 #: Tickets (the daemon's, with its hooks) and groups.
 TICKETS = web.AppKey("cti.tickets", TicketService)
 GROUPS = web.AppKey("cti.groups", GroupService)
+#: Ticket attachments (files on disk) and canned phrases (set by the ticket routes).
+ATTACHMENTS = web.AppKey("cti.ticket_attachments", AttachmentService)
+PHRASES = web.AppKey("cti.phrases", PhraseService)
 
 
 class CallbackCreator(Protocol):
@@ -104,8 +113,12 @@ class CallbackCreator(Protocol):
                      email: bool = False) -> Any: ...
 
 
-#: Callbacks (set by the app when the service exists; the wrap-up answers 503 without it).
-CALLBACKS: web.AppKey[CallbackCreator] = web.AppKey("cti.callbacks")
+#: Callbacks (the daemon's, whose changes wake the reminder scheduler; a bare one otherwise),
+#: in-app notifications, the action center over them, and the live badge counts.
+CALLBACKS = web.AppKey("cti.callbacks", CallbackService)
+NOTIFICATIONS = web.AppKey("cti.notifications", NotificationService)
+ACTION_CENTER = web.AppKey("cti.action_center", ActionCenter)
+COUNTS: web.AppKey[CountsPusher] = web.AppKey("cti.counts")
 
 #: Set by the auth middleware on every request of a logged-in user.
 SESSION = web.RequestKey("cti.session", UserSession)

@@ -89,6 +89,8 @@ async def start_for_daemon(daemon: _DaemonLike) -> WebServer:
     app = create_app(daemon.config, daemon.store, clients=daemon.clients, status=daemon.status,
                      live=daemon.live, actions=daemon.actions, pbx_states=daemon.pbx_states,
                      tickets=daemon.tickets, groups=daemon.groups,
+                     callbacks=getattr(daemon, "callbacks", None),
+                     notifications=getattr(daemon, "notifications", None),
                      metrics_providers=[daemon_metrics(daemon)]
                      if isinstance(daemon, Daemon) else [])
     return await start_web(app, settings.host, settings.port)

@@ -10,6 +10,8 @@ for the live board). Messages are JSON objects:
   found…), ``ended`` after the hangup (and for changes after it). Every message carries the
   call's whole state (:func:`cti.webapp.pop.call_payload`), so a browser that missed one is
   right again with the next. On connect, the calls already in progress are sent as pops.
+* ``{"type": "counts" | "reminder", …}`` — one person's action-center badges and due
+  callbacks (:meth:`PopHub.send_to_user`, fed by :mod:`cti.webapp.actions_live`).
 
 Why it is built this way:
 
@@ -36,7 +38,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,12 +47,10 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from cti.calls.model import iso_utc
 from cti.live import Change, Key, LiveCall, LiveCalls
-from cti.tickets.model import Ticket
 from cti.users import User, UserService
 from cti.webapp.api_clients import can_see
 from cti.webapp.auth import COOKIE, current_session
 from cti.webapp.errors import HttpError
-from cti.webapp.keys import CLIENTS, HUB, LIVE, STORE, TICKETS, USERS
 from cti.webapp.pop import Enrichment, PopBuilder, Targets, call_payload
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_PENDING = 200
 SESSION_ENDED = 4401  # private-use close code: log in again
 TRY_AGAIN_LATER = 1013
+#: Queued frames sent as they are (not wrapped as ``{"type", "call"}``).
+_WHOLE = frozenset({"hello", "message"})
 
 _dumps: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False,
                                                 separators=(",", ":")).encode
@@ -202,6 +204,24 @@ class PopHub:
                 if not conns:
                     del self._by_ext[ext]
 
+    # ------------------------------------------------------------------ to one person
+    def online(self, username: str) -> bool:
+        return any(c.user.username == username for c in self.connections)
+
+    def send_to_user(self, username: str, msg: dict[str, Any], *,
+                     key: str | None = None) -> int:
+        """Queue ``msg`` (a JSON object with a ``type``) for every socket of ``username``;
+        returns how many. Messages with the same ``key`` (default: the type) coalesce like
+        calls do: a newer ``counts`` replaces one not sent yet."""
+        text = _dumps(msg)
+        sent = 0
+        for conn in list(self.connections):
+            if conn.user.username == username:
+                self._offer_raw(conn, ("", "msg:" + (key or str(msg.get("type")))), "message",
+                                text)
+                sent += 1
+        return sent
+
     # ------------------------------------------------------------------ fan-out
     def on_change(self, change: Change) -> None:
         call = change.call
@@ -282,7 +302,7 @@ class PopHub:
                 while conn.pending and not ws.closed:
                     key = next(iter(conn.pending))
                     kind, body = conn.pending.pop(key)
-                    frame = body if kind == "hello" else f'{{"type":"{kind}","call":{body}}}'
+                    frame = body if kind in _WHOLE else f'{{"type":"{kind}","call":{body}}}'
                     async with asyncio.timeout(self.send_timeout):
                         await ws.send_str(frame)
                     self.frames_sent += 1
@@ -334,15 +354,17 @@ class PopHub:
             self.publish(current)
 
     def note_wrapup(self, pbx: str, call_id: str, username: str) -> None:
-        """A wrap-up was saved: the pop (in every tab of every participant) says so."""
+        """A wrap-up was saved: the pop (in every tab of every participant) says so, with the
+        client's tickets read again (the wrap-up may have filed one)."""
         key = (pbx, call_id)
         enr = self._extras.get(key)
         call = self.live.get(pbx, call_id)
-        if enr is None or call is None or username in enr.wrapped_up_by:
+        if enr is None or call is None:
             return
-        self._extras[key] = dataclasses.replace(
-            enr, wrapped_up_by=(*enr.wrapped_up_by, username))
-        self.publish(call)
+        if username not in enr.wrapped_up_by:
+            self._extras[key] = dataclasses.replace(
+                enr, wrapped_up_by=(*enr.wrapped_up_by, username))
+        self._enrich(call)  # publishes when done
 
     # ------------------------------------------------------------------ sessions
     async def _revalidate_loop(self) -> None:
@@ -378,34 +400,3 @@ def check_origin(request: web.Request) -> None:
         allowed.add(forwarded.split(",")[0].strip().lower())
     if host not in allowed:
         raise HttpError(403, "Cross-site websocket refused.", code="bad_origin")
-
-
-def ticket_summary(ticket: Ticket) -> dict[str, Any]:
-    return {"id": ticket.id, "number": ticket.number, "subject": ticket.subject,
-            "status": ticket.status, "priority": ticket.priority,
-            "url": f"/tickets/{ticket.id}"}
-
-
-def setup(app: web.Application) -> PopHub:
-    """The hub over ``app[LIVE]``, serving ``/ws``, started and stopped with the app."""
-    users = app[USERS]
-    tickets = app[TICKETS]
-
-    async def open_tickets(client_ids: Sequence[int]) -> list[dict[str, Any]]:
-        found = await tickets.open_for_clients(client_ids)
-        return [ticket_summary(t) for t in found if t.public]
-
-    hub = PopHub(app[LIVE], PopBuilder(app[CLIENTS], app[STORE], users,
-                                       open_tickets=open_tickets), users)
-    app[HUB] = hub
-    app.router.add_get("/ws", hub.handle, name="ws")
-
-    async def on_startup(app: web.Application) -> None:
-        hub.start(app.router)
-
-    async def on_shutdown(app: web.Application) -> None:
-        await hub.close()
-
-    app.on_startup.append(on_startup)
-    app.on_shutdown.append(on_shutdown)
-    return hub
