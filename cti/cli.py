@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "demo":
             p.add_argument("--db", dest="db.path", default="cti-demo.db",
                            help="SQLite database file")
+            p.add_argument("--no-auto-missed", dest="tickets.auto_missed",
+                           action="store_false", default=True,
+                           help="do not open a ticket for each missed call (the demo does)")
             _web_flags(p)
 
     _user_parsers(sub)

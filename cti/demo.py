@@ -27,6 +27,7 @@ from cti.sim.ami_server import AmiServer
 from cti.sim.ari_server import AriServer
 from cti.sim.generator import CallGenerator
 from cti.sim.traffic import SimConfig
+from cti.tickets.groups import GroupService
 from cti.users import UserService
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,9 @@ DEMO_USERS: tuple[tuple[str, str, str, tuple[str, ...], str], ...] = (
 )
 
 
+DEMO_GROUP = "Hotline"
+
+
 async def ensure_demo_users(users: UserService) -> None:
     """Create the demo users, or put them back as documented (a demo database is reused from
     one run to the next, and someone may have changed a password or disabled an account)."""
@@ -152,6 +156,13 @@ async def ensure_demo_users(users: UserService) -> None:
         await users.set_active(user.id, True)
         if await users.authenticate(username, password) is None:
             await users.set_password(user.id, password)
+
+
+async def ensure_demo_groups(groups: GroupService) -> None:
+    """The agents' "Hotline" group, for group tickets and callbacks."""
+    if not any(g.name == DEMO_GROUP for g in await groups.list_all()):
+        await groups.create(DEMO_GROUP, [u for u, _, role, _, _ in DEMO_USERS
+                                         if role == "agent"])
 
 
 async def run_demo(config: Config, opts: SimOptions, seconds: float = 0.0,
@@ -178,6 +189,8 @@ async def run_demo(config: Config, opts: SimOptions, seconds: float = 0.0,
     web_lines = ""
     if web is not None and daemon.store is not None:
         await ensure_demo_users(UserService(daemon.store))
+        if daemon.groups is not None:
+            await ensure_demo_groups(daemon.groups)
         front = await start_front_end(daemon, web)
         if front is None:
             print("cti demo: the web UI cannot start (see above); choose another port with "

@@ -23,7 +23,7 @@ from cti.clients.model import Client
 from cti.errors import NotFound
 from cti.store.sqlite import Store
 from cti.users import UserService
-from cti.webapp.keys import CLIENTS
+from cti.webapp.keys import CLIENTS, TICKETS
 from cti.webapp.pop import Targets
 from tests.web_helpers import app_of, hidden, login, open_store, seed_users, serve_app
 
@@ -357,3 +357,22 @@ async def test_the_pops_open_client_link_lands_on_the_card(
     assert "<h1>Marie Dupont</h1>" in card
     assert str(app_of(client).router["client_page"].url_for(id=str(marie.id))) == (
         f"/clients/{marie.id}")
+
+
+async def test_the_card_lists_the_clients_open_tickets_the_viewer_may_see(
+        client: TestClient[Any, Any]) -> None:
+    marie, _ = await marie_and_paul(client)
+    tickets = app_of(client)[TICKETS]
+    open_one = await tickets.create("boss", {"subject": "Box en panne", "client_id": marie.id})
+    secret = await tickets.create("boss", {"subject": "Litige interne", "public": False,
+                                           "client_id": marie.id})
+    done = await tickets.create("boss", {"subject": "Ancienne demande", "client_id": marie.id})
+    await tickets.set_status(done.id, "boss", "resolved")
+    await login(client, "agent1")
+    page = await (await client.get(f"/clients/{marie.id}")).text()
+    assert open_one.number in page and "Box en panne" in page
+    assert secret.number not in page  # private, and not agent1's
+    assert done.number not in page  # resolved: not open
+    assert f'href="/tickets/new?client={marie.id}"' in page
+    await login(client, "boss")
+    assert secret.number in await (await client.get(f"/clients/{marie.id}")).text()

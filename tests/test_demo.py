@@ -49,7 +49,18 @@ def test_demo_writes_calls_to_sqlite_within_a_minute(tmp_path: Path) -> None:
     assert " inbound " in out or " outbound " in out or " internal " in out
     with sqlite3.connect(db) as conn:
         statuses = {r[0] for r in conn.execute("select status from calls")}
+        unanswered = conn.execute(
+            "select count(*) from calls where direction = 'inbound' and status in "
+            "('missed', 'abandoned', 'busy', 'no_answer')").fetchone()[0]
+        tickets = conn.execute(
+            "select count(*) from ticket_calls tc join calls c on c.pbx = tc.pbx "
+            "and c.call_id = tc.call_id where c.status != 'answered'").fetchone()[0]
+        groups = [r[0] for r in conn.execute("select name from groups")]
     assert statuses <= {"answered", "missed", "abandoned", "busy", "no_answer", "failed"}
+    assert groups == ["Hotline"]
+    # The demo opens a ticket for each unanswered inbound call (tickets.auto_missed); one
+    # ended as the demo stopped may still have been on its way.
+    assert unanswered - 1 <= tickets <= unanswered
 
 
 def test_demo_refuses_a_port_in_use_with_a_clear_message(tmp_path: Path) -> None:

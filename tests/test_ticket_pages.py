@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cti.webapp.keys import CLIENTS
+from cti.webapp.keys import CALLBACKS, CLIENTS
 from tests.ticket_helpers import EN, World, text_of, ticket_id_of, world
 from tests.web_helpers import app_of, login
 
@@ -379,3 +379,18 @@ async def test_pages_in_french(w: World) -> None:
     page = await text_of(w.client, f"/tickets/{t.id}", headers=fr)
     assert "Chronologie" in page and "Commencer" in page and "Pièces jointes" in page
     assert 'href="/tickets" aria-current="page"' in page  # the nav's Tickets link
+
+
+async def test_callbacks_on_the_timeline(w: World) -> None:
+    ticket = await w.tickets.create("agent1", {"subject": "Devis", "client_id": w.marie.id},
+                                    assignee="agent1")
+    callbacks = app_of(w.client)[CALLBACKS]
+    cb = await callbacks.create("agent1", kind="to_call_back", due_at="2026-12-01T09:30:00Z",
+                                ticket_id=ticket.id, number="0612345678", note="le devis")
+    await callbacks.attempt(cb.id, "agent1")
+    await callbacks.done(cb.id, "agent1", "Devis accepté")
+    await login(w.client, "agent1")
+    page = await text_of(w.client, f"/tickets/{ticket.id}")
+    assert "Callback planned for 01/12/2026" in page and "le devis" in page
+    assert "Called back (attempt 1)" in page
+    assert "Callback done" in page and "Devis accepté" in page

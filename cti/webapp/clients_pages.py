@@ -33,6 +33,7 @@ from cti.clients.model import KINDS, VISIBILITIES, Client
 from cti.clients.validate import phone_key, phone_of
 from cti.errors import NotFound, ValidationError
 from cti.store import calls_queries as cq
+from cti.tickets.service import visible_to
 from cti.users import User
 from cti.webapp.api import int_param, path_id, str_param
 from cti.webapp.api_clients import can_see
@@ -45,8 +46,10 @@ from cti.webapp.i18n_clients import (
     VISIBILITY_LABELS,
     message_id,
 )
-from cti.webapp.keys import CLIENTS, STORE
+from cti.webapp.i18n_tickets import STATUS_LABELS
+from cti.webapp.keys import CLIENTS, STORE, TICKETS
 from cti.webapp.templating import render
+from cti.webapp.tickets_common import viewer_of
 
 PAGE = 50
 LAST_CALLS = 20
@@ -119,6 +122,9 @@ async def _card(request: web.Request, client: Client, *, error: str = "",
     if client.kind == "company":
         members = [m for m in await directory.search(company_id=client.id, limit=MEMBERS)
                    if can_see(user, m)]
+    viewer = await viewer_of(request, user)
+    tickets = [t for t in await request.app[TICKETS].open_for_clients([client.id])
+               if visible_to(viewer, t)]
     scope = None if user.at_least("supervisor") else user.extensions
     query = cq.CallQuery(client_id=client.id, scope=scope)
     calls, _next = await cq.list_calls(store, query, limit=LAST_CALLS)
@@ -127,7 +133,8 @@ async def _card(request: web.Request, client: Client, *, error: str = "",
         "members": members, "calls": [present(c, fmt, user, []) for c in calls],
         "calls_total": await cq.count_calls(store, query),
         "can_dial": bool(user.extensions), "can_delete": user.at_least("supervisor"),
-        "labels": CLIENT_LABELS, "error": error,
+        "labels": CLIENT_LABELS, "error": error, "tickets": tickets,
+        "status_labels": STATUS_LABELS,
     }, status=status)
 
 

@@ -26,7 +26,8 @@ FIELD_LABELS = {"client_id": "Client", "client": "Client", "contact": "Contact",
                 "call": "Call", "file": "File", "name": "Name", "email": "Shared e-mail address",
                 "members": "Members", "field": "Field", "offset": "Page", "group": "Group"}
 #: Timeline entries written by other services.
-EVENT_LABELS = {"callback": "Callback", "notification": "Notification"}
+EVENT_LABELS = {"callback": "Callback", "notification": "Notification",
+                "callback_done": "Callback done", "callback_cancelled": "Callback cancelled"}
 #: Attachment refusals (``AttachmentRefused.code``) → message ids.
 ATTACHMENT_MESSAGES = {
     "too_large": "The file is larger than the {mb} MB limit.",
@@ -101,6 +102,10 @@ TICKETS_FR: dict[str, str] = {
         "Visible par le client (sinon note interne)",
     "Add the comment": "Ajouter le commentaire",
     "All tickets of this client": "Tous les tickets de ce client",
+    "Callback planned for {when}": "Rappel prévu le {when}",
+    "Called back (attempt {n})": "Rappel effectué (tentative {n})",
+    "Callback done": "Rappel terminé",
+    "Callback cancelled": "Rappel annulé",
     "A private client card.": "Une fiche client privée.",
     "No client linked.": "Aucun client lié.",
     "Assign or transfer": "Attribuer ou transférer",

@@ -14,6 +14,7 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cti.calls.model import parse_iso_utc
 from cti.errors import ValidationError
 from cti.tickets.model import TicketEvent
 from cti.webapp.i18n import Translator
@@ -156,8 +157,17 @@ def event_view(ev: TicketEvent, names: Names, _: Translator, tz: ZoneInfo) -> di
         link = f"/tickets/{ev.ticket_id}/attachments/{d.get('id', '')}"
     elif kind in ("email", "mail"):
         text = _("E-mail sent: {subject}", subject=str(d.get("subject", "")))
+    elif kind == "callback":
+        due = _value("due_at", parse_iso_utc(d.get("due_at")), _, names, tz) or "—"
+        text = _("Callback planned for {when}", when=due)
+        body = str(d.get("note") or "")
+    elif kind == "callback_attempt":
+        text = _("Called back (attempt {n})", n=int(d.get("attempt") or 1))
+    elif kind in ("callback_done", "callback_cancelled"):
+        text = _(EVENT_LABELS[kind])
+        body = str(d.get("result") or "")
     else:
-        text = _(EVENT_LABELS.get(kind, kind))  # another service's entry (callbacks…)
+        text = _(EVENT_LABELS.get(kind, kind))  # another service's entry
         body = str(d.get("note") or d.get("text") or "")
     return {"id": ev.id, "at": ev.at, "actor": names.person(ev.actor) or ev.actor,
             "kind": kind, "text": text, "body": body, "link": link, "internal": ev.internal}
