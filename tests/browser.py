@@ -24,6 +24,7 @@ from cti.sim.ami_server import AmiServer
 from cti.sim.ami_session import AmiRequest, AmiSession
 from cti.sim.generator import CallGenerator
 from cti.sim.traffic import SimConfig
+from cti.users import UserService
 from cti.webapp.server import WebServer, start_for_daemon
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -91,6 +92,17 @@ async def product(tmp_path: Path, **settings: Any) -> AsyncIterator[Stack]:
         await daemon.close()
         await generator.close()
         await ami.close()
+
+
+async def seed_alice_and_marie(stack: Stack) -> None:
+    """The usual cast: agent1 (Alice Martin, password agent1-secret) at 1001, and the client
+    Marie Dupont at +33 6 12 34 56 78."""
+    daemon = stack.daemon
+    assert daemon.store is not None and daemon.clients is not None
+    await UserService(daemon.store).create("agent1", "agent1-secret", "agent", ["1001"],
+                                           display_name="Alice Martin")
+    await daemon.clients.create({"name": "Marie Dupont", "type": "vip",
+                                 "phones": ["+33612345678"], "tags": ["Fidèle"]})
 
 
 async def log_in(page: Page, base: str, username: str, password: str) -> None:

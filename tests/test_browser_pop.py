@@ -22,8 +22,15 @@ from typing import Any
 import pytest
 
 from cti.sim.scenarios import Agent, CallSpec
-from cti.users import UserService
-from tests.browser import ARTIFACTS, Stack, chromium_page, log_in, product, require_browser
+from tests.browser import (
+    ARTIFACTS,
+    Stack,
+    chromium_page,
+    log_in,
+    product,
+    require_browser,
+    seed_alice_and_marie,
+)
 
 require_browser()
 
@@ -31,11 +38,7 @@ require_browser()
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     async with product(tmp_path) as stack:
-        assert stack.daemon.store is not None and stack.daemon.clients is not None
-        await UserService(stack.daemon.store).create("agent1", "agent1-secret", "agent",
-                                                     ["1001"], display_name="Alice Martin")
-        await stack.daemon.clients.create({"name": "Marie Dupont", "type": "vip",
-                                           "phones": ["+33612345678"], "tags": ["Fidèle"]})
+        await seed_alice_and_marie(stack)
         yield stack
 
 

@@ -16,8 +16,15 @@ from pathlib import Path
 import pytest
 
 from cti.sim.scenarios import Agent, CallSpec
-from cti.users import UserService
-from tests.browser import ARTIFACTS, Stack, chromium_page, log_in, product, require_browser
+from tests.browser import (
+    ARTIFACTS,
+    Stack,
+    chromium_page,
+    log_in,
+    product,
+    require_browser,
+    seed_alice_and_marie,
+)
 
 require_browser()
 
@@ -25,11 +32,7 @@ require_browser()
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     async with product(tmp_path) as stack:
-        assert stack.daemon.store is not None and stack.daemon.clients is not None
-        await UserService(stack.daemon.store).create("agent1", "agent1-secret", "agent",
-                                                     ["1001"], display_name="Alice Martin")
-        await stack.daemon.clients.create({"name": "Marie Dupont", "type": "client",
-                                           "phones": ["+33612345678"]})
+        await seed_alice_and_marie(stack)
         yield stack
 
 

@@ -28,7 +28,8 @@ EVENT_CLASSES = frozenset({
     "message",
 })
 ALL_EVENTS: frozenset[str] = frozenset({"*"})  # sentinel mask: every class
-_TRUE = frozenset({"yes", "true", "y", "t", "1", "on"})
+#: How Asterisk spells "true" in a header (``ast_true``).
+TRUE_WORDS = frozenset({"yes", "true", "y", "t", "1", "on"})
 _FALSE = frozenset({"no", "false", "n", "f", "0", "off"})
 
 
@@ -40,7 +41,7 @@ def parse_event_mask(value: str) -> frozenset[str] | None:
     text = value.strip().lower()
     if not text:
         return None
-    if text in _TRUE:
+    if text in TRUE_WORDS:
         return ALL_EVENTS
     if text in _FALSE:
         return frozenset()

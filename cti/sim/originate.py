@@ -20,13 +20,13 @@ optimised away (``/n``).
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from cti.ami.messages import AmiMessage
 from cti.sim.ami_server import AmiServer
-from cti.sim.ami_session import AmiRequest, AmiSession
+from cti.sim.ami_session import TRUE_WORDS, AmiRequest, AmiSession
 from cti.sim.ami_state import PbxState
+from cti.sim.ari_model import parse_callerid
 from cti.sim.generator import CallGenerator, LiveCall
 from cti.sim.recording import Dialogue, make_dialogue
 from cti.sim.scenarios import BURST, Agent, CallRender, CallSpec, RenderEvent, TimeMap
@@ -35,18 +35,6 @@ from cti.sim.templates import Template, TemplateEvent, Token, load_template
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-_TRUE = frozenset({"yes", "true", "y", "t", "1", "on"})
-
-
-def parse_callerid(text: str) -> tuple[str, str]:
-    """``"Name" <num>`` / ``Name <num>`` / ``num`` → (name, num), as ast_callerid_parse."""
-    m = re.match(r'^\s*"?([^"<]*?)"?\s*<([^>]*)>\s*$', text)
-    if m:
-        return m.group(1).strip(), m.group(2).strip()
-    text = text.strip()
-    return ("", text) if re.fullmatch(r"[+\d*#]+", text) else (text, "")
-
 
 def variables_of(req: AmiRequest) -> tuple[tuple[str, str], ...]:
     """Every ``Variable:`` header, each a comma-separated list of ``NAME=value``."""
@@ -78,7 +66,7 @@ class Originator:
             error = "Invalid channel"
         elif req.get("Application"):
             error = "Originate of an Application is not simulated (use Exten and Context)"
-        is_async = req.get("Async").lower() in _TRUE
+        is_async = req.get("Async").lower() in TRUE_WORDS
         exten, context = req.get("Exten"), req.get("Context")
         if error is None and not (exten and context and (priority or is_async)):
             error = "Originate with 'Exten' requires 'Context' and 'Priority'"

@@ -32,7 +32,7 @@ import functools
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -179,3 +179,18 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if request.method in UNSAFE_METHODS:
             await check_csrf(request, sess)
     return await handler(request)
+
+
+def check_origin(request: web.Request) -> None:
+    """A browser always sends ``Origin`` on a websocket handshake: it must be this site (the
+    ``Host`` it asked for, or the ``X-Forwarded-Host`` a reverse proxy passed on)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return  # not a browser (scripts, tests): the session cookie is all there is
+    host = urlsplit(origin).netloc.lower()
+    allowed = {request.host.lower()}
+    forwarded = request.headers.get("X-Forwarded-Host")
+    if forwarded:
+        allowed.add(forwarded.split(",")[0].strip().lower())
+    if host not in allowed:
+        raise HttpError(403, "Cross-site websocket refused.", code="bad_origin")

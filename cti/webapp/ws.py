@@ -41,7 +41,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -49,7 +48,7 @@ from cti.calls.model import iso_utc
 from cti.live import Change, Key, LiveCall, LiveCalls
 from cti.users import User, UserService
 from cti.webapp.api_clients import can_see
-from cti.webapp.auth import COOKIE, current_session
+from cti.webapp.auth import COOKIE, check_origin, current_session
 from cti.webapp.errors import HttpError
 from cti.webapp.pop import Enrichment, PopBuilder, Targets, call_payload
 
@@ -385,18 +384,3 @@ class PopHub:
                 self._unregister(conn)
                 conn.user, conn.extensions = sess.user, exts
                 self._register(conn, new=False)
-
-
-def check_origin(request: web.Request) -> None:
-    """A browser always sends ``Origin`` on a websocket handshake: it must be this site (the
-    ``Host`` it asked for, or the ``X-Forwarded-Host`` a reverse proxy passed on)."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return  # not a browser (scripts, tests): the session cookie is all there is
-    host = urlsplit(origin).netloc.lower()
-    allowed = {request.host.lower()}
-    forwarded = request.headers.get("X-Forwarded-Host")
-    if forwarded:
-        allowed.add(forwarded.split(",")[0].strip().lower())
-    if host not in allowed:
-        raise HttpError(403, "Cross-site websocket refused.", code="bad_origin")

@@ -60,15 +60,7 @@
 
   function clear(el) { while (el.firstChild) { el.removeChild(el.firstChild); } }
 
-  function clock(seconds) {
-    seconds = Math.max(0, Math.floor(seconds));
-    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
-    var ss = (s < 10 ? "0" : "") + s;
-    if (h) { return h + ":" + (m < 10 ? "0" : "") + m + ":" + ss; }
-    return m + ":" + ss;
-  }
-
-  function epoch(iso) { return iso ? Date.parse(iso) / 1000 : null; }
+  var clock = window.cti.clock, epoch = window.cti.epoch;  // (cti.js loads first)
 
   function who(party) {
     if (!party) { return ""; }

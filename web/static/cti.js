@@ -229,5 +229,18 @@
     }
   });
 
-  window.cti = {api: api, csrfToken: csrfToken, dial: dial, socket: socket};
+  /* Durations as the pops and the board show them: m:ss, or h:mm:ss past an hour. */
+  function clock(seconds) {
+    seconds = Math.max(0, Math.floor(seconds));
+    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    var ss = (s < 10 ? "0" : "") + s;
+    if (h) { return h + ":" + (m < 10 ? "0" : "") + m + ":" + ss; }
+    return m + ":" + ss;
+  }
+
+  /* ISO 8601 (the server's times) → epoch seconds; null stays null. */
+  function epoch(iso) { return iso ? Date.parse(iso) / 1000 : null; }
+
+  window.cti = {api: api, csrfToken: csrfToken, dial: dial, socket: socket, clock: clock,
+                epoch: epoch};
 })();

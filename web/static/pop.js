@@ -43,15 +43,7 @@
 
   function setText(el, text) { if (el && el.textContent !== text) { el.textContent = text; } }
 
-  function clock(seconds) {
-    seconds = Math.max(0, Math.floor(seconds));
-    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
-    var ss = (s < 10 ? "0" : "") + s;
-    if (h) { return h + ":" + (m < 10 ? "0" : "") + m + ":" + ss; }
-    return m + ":" + ss;
-  }
-
-  function epoch(iso) { return iso ? Date.parse(iso) / 1000 : null; }
+  var clock = window.cti.clock, epoch = window.cti.epoch;  // (cti.js loads first)
 
   function mine(exts) {
     return (exts || []).some(function (e) { return myExtensions.indexOf(e) >= 0; });
