@@ -5,15 +5,20 @@ whose phone rang, linked to the call and the caller's client; an answered one op
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from cti.bus import Bus
 from cti.calls.classify import TrackerConfig
+from cti.calls.model import parse_iso_utc
 from cti.capture import load
 from cti.clients.directory import ClientDirectory
 from cti.clients.linker import ClientLinker
 from cti.daemon import attach_store
 from cti.pipeline import Pipeline
 from cti.store.sqlite import Store
+from cti.tickets.callbacks import CallbackService
 from cti.tickets.missed_rule import MissedCallTickets
 from cti.tickets.service import TicketService
 from cti.users import UserService
@@ -38,7 +43,8 @@ async def test_a_missed_inbound_call_opens_one_ticket_for_the_agent_who_rang(
         bus = Bus()
         attach_store(bus, store)
         linker = ClientLinker(bus, directory)
-        rule = MissedCallTickets(bus, store, tickets)
+        callbacks = CallbackService(store, ZoneInfo("Europe/Paris"), tickets=tickets)
+        rule = MissedCallTickets(bus, store, tickets, lambda: callbacks)
         for scenario in ("inbound_answered", "inbound_missed", "inbound_missed"):
             await feed(scenario, store, bus)
             await linker.flush()
@@ -54,3 +60,12 @@ async def test_a_missed_inbound_call_opens_one_ticket_for_the_agent_who_rang(
         calls = await tickets.calls(ticket.id)
         assert calls == [("default", "1795444288.134")]
         assert rule.created == 1 and rule.errors == 0
+        # One click calls back: a "to call back" callback for the same person, due at once.
+        mine = await callbacks.mine("alice")
+        assert len(mine) == 1
+        cb = mine[0]
+        assert (cb.kind, cb.ticket_id, cb.number) == ("to_call_back", ticket.id, MARIE)
+        await store.flush()
+        record = await store.get_call("default", "1795444288.134")
+        assert record is not None and cb.due_at == pytest.approx(
+            parse_iso_utc(record["ended_at"]), abs=0.01)
