@@ -28,6 +28,8 @@ from cti.errors import AmiError
 from cti.live import LiveCalls
 from cti.mail import SmtpSettings
 from cti.pbx.actions import PbxActions, build_actions
+from cti.pbx.audit import AuditLog
+from cti.pbx.recording_control import RecordingControl
 from cti.pipeline import WANTED_EVENTS, Pipeline
 from cti.rules import OverlongWatcher
 from cti.store.sqlite import Store
@@ -94,6 +96,8 @@ class Daemon:
     live: LiveCalls | None = None
     #: Commands from people (click-to-dial): built at start over the AMI links.
     actions: PbxActions | None = None
+    #: Pause, resume or stop a running call's recording (MixMonitorMute / StopMixMonitor).
+    recording_control: RecordingControl | None = None
     #: Tickets and the groups they are given to (hooks: mail queue, notifications).
     tickets: TicketService | None = None
     groups: GroupService | None = None
@@ -148,6 +152,9 @@ class Daemon:
         self.actions = build_actions(self.config, {k.pbx.name: k.client for k in self.links},
                                      self.store, self.bus, self.clients)
         self.ami_hooks.append(self.actions.on_ami_event)
+        self.recording_control = RecordingControl(
+            {k.pbx.name: k.client for k in self.links}, AuditLog(self.store))
+        self.ami_hooks.append(self.recording_control.on_ami_event)
 
     def _on_ami_event(self, link: PbxLink) -> EventCallback:
         """The AMI client's callback: the hooks, then the pipeline (tracker → bus)."""

@@ -20,6 +20,7 @@ import pytest
 from cti.config import load_config
 from cti.daemon import Daemon
 from cti.sim.actions import attach
+from cti.sim.ami_queue import install as install_recording_actions
 from cti.sim.ami_server import AmiServer
 from cti.sim.ami_session import AmiRequest, AmiSession
 from cti.sim.generator import CallGenerator
@@ -66,6 +67,7 @@ async def product(tmp_path: Path, **settings: Any) -> AsyncIterator[Stack]:
     ami = AmiServer("127.0.0.1", 0, "cti", "cti-secret", timestamp_events=True,
                     auth_fail_delay=0.01)
     generator = attach(ami, SimConfig(calls_per_minute=0, recordings_dir=None, speech=False))
+    install_recording_actions(ami, {})  # MixMonitor, StopMixMonitor, MixMonitorMute…
     originates: list[dict[str, str]] = []
     real = ami.handler("Originate")
     assert real is not None

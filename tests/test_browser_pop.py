@@ -67,6 +67,13 @@ async def test_screen_pop_timer_wrapup_and_click_to_dial_in_chromium(stack: Stac
 
         # Answered: the timer counts the talk time, live.
         await page.locator('.pop[data-state="up"]').wait_for(timeout=10_000)
+        # The call is recorded: the agent may pause the recording (a card number…).
+        toggle = pop.locator(".pop-rec-toggle")
+        await toggle.wait_for(state="visible", timeout=3000)
+        await toggle.click()
+        await pop.locator(".pop-dial-status", has_text="Enregistrement suspendu").wait_for(
+            timeout=3000)
+        assert await toggle.inner_text() == "Reprendre l'enregistrement"
         timer = pop.locator(".pop-timer")
         first = await timer.inner_text()
         await page.wait_for_function(

@@ -1,5 +1,5 @@
 # ruff: noqa: E501  (AMI messages of the queue_ringall capture are kept byte for byte)
-"""QueueStatus, QueueSummary, MixMonitor and StopMixMonitor of the simulator's AMI server, over
+"""QueueStatus, QueueSummary, MixMonitor, StopMixMonitor and MixMonitorMute of the simulator's AMI server, over
 real TCP on 127.0.0.1: raw bytes compared with Asterisk 22's output (the ``queue_ringall``
 capture, app_queue.c's field order), stock panoramisk as a client, errors that never stop the
 server."""
@@ -216,6 +216,15 @@ async def test_mixmonitor_start_and_stop_emit_the_captured_events(
     ("Action: StopMixMonitor\r\nActionID: e1\r\nChannel: 1.1\r\n", "No such channel"),
     ("Action: StopMixMonitor\r\nActionID: e1\r\nChannel: PJSIP/1002-0000008f\r\n",
      "Could not stop monitoring channel"),
+    ("Action: MixMonitorMute\r\nActionID: e1\r\nState: 1\r\n", "No channel specified"),
+    ("Action: MixMonitorMute\r\nActionID: e1\r\nChannel: PJSIP/1002-0000008f\r\n",
+     "No state specified"),
+    ("Action: MixMonitorMute\r\nActionID: e1\r\nChannel: PJSIP/1002-0000008f\r\nState: 1\r\n"
+     "Direction: sideways\r\n", "Invalid direction specified. Must be read, write or both"),
+    ("Action: MixMonitorMute\r\nActionID: e1\r\nChannel: 1.1\r\nState: 1\r\n"
+     "Direction: both\r\n", "No such channel"),
+    ("Action: MixMonitorMute\r\nActionID: e1\r\nChannel: PJSIP/1002-0000008f\r\nState: 1\r\n"
+     "Direction: both\r\n", "Cannot set mute flag"),
 ])
 async def test_bad_requests_are_answered_and_the_server_keeps_serving(
         server: AmiServer, actions: QueueActions, request_text: str, message: str) -> None:
@@ -284,3 +293,27 @@ async def test_mixmonitor_on_a_channel_the_ari_simulator_created(server: AmiServ
         assert b"ChannelStateDesc: Ring\r\n" in start
         await wire.close()
         await ws.close()
+
+
+async def test_mixmonitormute_on_a_recording_the_dialplan_started(
+        server: AmiServer, actions: QueueActions) -> None:
+    """A played call's own MixMonitor (its ``VarSet MIXMONITOR_FILENAME``) can be muted and
+    stopped by AMI, as on a real PBX: the event carries the channel, Direction and State."""
+    server.emit(agent_channel())
+    server.emit({**agent_channel(), "Event": "VarSet", "Variable": "MIXMONITOR_FILENAME",
+                 "Value": RECORDING})
+    wire = await Wire.login(server)
+    assert await wire.action(
+        "Action: MixMonitorMute\r\nActionID: m1\r\nChannel: PJSIP/1002-0000008f\r\n"
+        "Direction: BOTH\r\nState: yes\r\n") == b"Response: Success\r\nActionID: m1\r\n\r\n"
+    event = await wire.read()
+    assert event.startswith(b"Event: MixMonitorMute\r\nPrivilege: call,all\r\n")
+    assert event.endswith(b"Direction: both\r\nState: 1\r\n\r\n")
+    assert b"Uniqueid: 1795444384.147\r\n" in event
+    assert (await wire.action("Action: StopMixMonitor\r\nChannel: PJSIP/1002-0000008f\r\n")
+            ) == b"Response: Success\r\n\r\n"
+    assert (await wire.read()).startswith(b"Event: MixMonitorStop\r\n")
+    assert await wire.action(
+        "Action: MixMonitorMute\r\nChannel: PJSIP/1002-0000008f\r\nDirection: read\r\n"
+        "State: 0\r\n") == b"Response: Error\r\nMessage: Cannot set mute flag\r\n\r\n"
+    await wire.close()

@@ -1,5 +1,6 @@
 """Queue and recording actions of the simulator's AMI: QueueStatus, QueueSummary, MixMonitor,
-StopMixMonitor, answered as Asterisk 22 does (``apps/app_queue.c``, ``apps/app_mixmonitor.c``).
+StopMixMonitor, MixMonitorMute, answered as Asterisk 22 does (``apps/app_queue.c``,
+``apps/app_mixmonitor.c``).
 
 Plugged into an :class:`~cti.sim.ami_server.AmiServer` with :func:`install`, through its
 ``register_action`` API. What a client can tell apart:
@@ -19,7 +20,10 @@ Plugged into an :class:`~cti.sim.ami_server.AmiServer` with :func:`install`, thr
   variable, ``VarSet MIXMONITOR_FILENAME``, ``MixMonitorStart``, in the order of the
   ``queue_ringall`` capture. ``StopMixMonitor`` (optionally by ``MixMonitorID``) answers
   ``Could not stop monitoring channel`` when nothing records, else Success and
-  ``MixMonitorStop``.
+  ``MixMonitorStop``. ``MixMonitorMute`` (``Direction`` read/write/both, ``State`` 1/0) answers
+  ``Cannot set mute flag`` when nothing records, else the ``MixMonitorMute`` event and Success.
+  A recording the dialplan of a played call started (its ``VarSet MIXMONITOR_FILENAME``) counts
+  as running, as on a real PBX.
 
 The simulator has no queue engine: members and strategies are configuration, device states come
 from the channels the PBX state knows (``PJSIP/1001-…`` makes member ``PJSIP/1001`` in use or
@@ -34,7 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cti.sim.ami_server import AmiServer
-from cti.sim.ami_session import AmiRequest, AmiSession, format_message
+from cti.sim.ami_session import TRUE_WORDS, AmiRequest, AmiSession, format_message
 from cti.sim.ami_state import ChannelRecord
 
 MONITOR_DIR = "/var/spool/asterisk/monitor"  # ast_config_AST_MONITOR_DIR
@@ -208,12 +212,41 @@ class QueueActions:
         wanted = req.get("MixMonitorID")
         running = self.recordings.get(rec.fields["Uniqueid"], [])
         target = next((r for r in running if not wanted or r.id == wanted), None)
-        if target is None:
+        if target is None and not (rec.recording and not wanted):
             session.reply(req, "Error", message="Could not stop monitoring channel")
             return
-        running.remove(target)
+        if target is not None:
+            running.remove(target)
+        if not running:
+            rec.recording = ""  # (a played call's dialplan MixMonitor stops the same way)
         session.reply(req, "Success")
         self._emit("MixMonitorStop", "call,all", rec)
+
+    def mute_mixmonitor(self, session: AmiSession, req: AmiRequest) -> None:
+        """``MixMonitorMute``: the checks in ``manager_mute_mixmonitor``'s order, then Success
+        and the ``MixMonitorMute`` event (Asterisk 16.17+/18.3+)."""
+        if not req.get("Channel"):
+            session.reply(req, "Error", message="No channel specified")
+            return
+        state = req.get("State")
+        if not state:
+            session.reply(req, "Error", message="No state specified")
+            return
+        direction = (req.get("Direction") or "").lower()
+        if direction not in ("read", "write", "both"):
+            session.reply(req, "Error",
+                          message="Invalid direction specified. Must be read, write or both")
+            return
+        rec = self._channel(session, req)
+        if rec is None:
+            return
+        if not (rec.recording or self.recordings.get(rec.fields["Uniqueid"])):
+            session.reply(req, "Error", message="Cannot set mute flag")
+            return
+        muted = "1" if state.strip().lower() in TRUE_WORDS else "0"
+        session.reply(req, "Success")  # the event goes through stasis: it comes after
+        self._emit("MixMonitorMute", "call,all", rec, ("Direction", direction),
+                   ("State", muted))
 
 
 def install(server: AmiServer, queues: Mapping[str, list[tuple[str, str]]], *,
@@ -230,4 +263,5 @@ def install(server: AmiServer, queues: Mapping[str, list[tuple[str, str]]], *,
     server.register_action("QueueSummary", actions.queue_summary)
     server.register_action("MixMonitor", actions.mixmonitor)
     server.register_action("StopMixMonitor", actions.stop_mixmonitor)
+    server.register_action("MixMonitorMute", actions.mute_mixmonitor)
     return actions

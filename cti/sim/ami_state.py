@@ -58,6 +58,9 @@ class ChannelRecord:
     application: str = ""
     application_data: str = ""
     bridge_id: str = ""
+    #: The file a MixMonitor writes for this channel (its ``MIXMONITOR_FILENAME``), whoever
+    #: started it (the dialplan of a played call, or the ``MixMonitor`` action); "" when none.
+    recording: str = ""
 
 
 @dataclass(slots=True)
@@ -105,6 +108,10 @@ class PbxState:
             rec = self.channels.get(msg.get("DestUniqueid", ""))
             if rec is not None and not rec.application:
                 rec.application, rec.application_data = "AppDial", "(Outgoing Line)"
+        elif name == "VarSet" and msg.get("Variable") == "MIXMONITOR_FILENAME":
+            rec = self.channels.get(msg.get("Uniqueid", ""))
+            if rec is not None:
+                rec.recording = msg.get("Value", "")
         elif name == "Rename":
             rec = self.channels.get(msg.get("Uniqueid", ""))
             if rec is not None and msg.get("Newname"):

@@ -24,6 +24,7 @@ from cti.config import Config
 from cti.live import LiveCalls
 from cti.pbx.actions import PbxActions
 from cti.pbx.audit import AuditLog
+from cti.pbx.recording_control import RecordingControl
 from cti.store.sqlite import Store
 from cti.tickets.callbacks import CallbackService
 from cti.tickets.groups import GroupService
@@ -34,6 +35,7 @@ from cti.webapp import (
     admin_users,
     api_clients,
     api_mail,
+    api_recording,
     api_wrapup,
     board,
     calllog,
@@ -58,6 +60,7 @@ from cti.webapp.keys import (
     LIVE,
     METRICS,
     PBX_STATES,
+    RECORDING_CONTROL,
     SETTINGS,
     STATUS,
     STORE,
@@ -118,6 +121,7 @@ def create_app(
     pbx_states: PbxStatesFn | None = None,
     metrics_providers: list[MetricsProvider] | None = None,
     tickets: TicketService | None = None,
+    recording_control: RecordingControl | None = None,
     groups: GroupService | None = None,
     callbacks: CallbackService | None = None,
     notifications: NotificationService | None = None,
@@ -148,6 +152,7 @@ def create_app(
     app[GROUPS] = groups or GroupService(store)
     # Click-to-dial, /healthz and /metrics: the daemon's (without one, no PBX: dial → 503).
     app[ACTIONS] = actions or PbxActions({}, {}, AuditLog(store))
+    app[RECORDING_CONTROL] = recording_control or RecordingControl({}, AuditLog(store))
     app[PBX_STATES] = pbx_states or dict
     app[METRICS] = list(metrics_providers or [])
     app[TEMPLATES] = make_environment(web_dir / "templates")
@@ -166,6 +171,7 @@ def create_app(
     setup_actions(app, callbacks=callbacks, notifications=notifications,
                   watch_tickets=tickets is None)
     api_wrapup.add_routes(app)
+    api_recording.add_routes(app)  # pause / resume / stop a call's recording
     calllog.add_routes(app)  # /calls, /calls.csv, /calls/{pbx}/{id}, /api/calls…
     clients_pages.add_routes(app)  # /clients, /clients/{id} (client_page), forms
     dial.add_routes(app)  # /api/dial

@@ -24,6 +24,7 @@ SCRIPT_MSGIDS: tuple[str, ...] = (
     "Recording", "Call from {name}", "Colleague: {name}", "Your wrap-up is saved.",
     "Not available yet", "Call {number}", "Add to {number}: {subject}",
     "Ticket {number} created", "Call added to ticket {number}", "Callback set for {when}",
+    "Pause recording", "Resume recording", "Recording paused",
 )
 
 POP_FR: dict[str, str] = {
@@ -58,6 +59,9 @@ POP_FR: dict[str, str] = {
     "To call back": "À rappeler",
     "The client will call back": "Le client va rappeler",
     "When": "Quand",
+    "Pause recording": "Suspendre l'enregistrement",
+    "Resume recording": "Reprendre l'enregistrement",
+    "Recording paused": "Enregistrement suspendu",
     # pop.js
     "Add to {number}: {subject}": "Ajouter au {number} : {subject}",
     "Ticket {number} created": "Ticket {number} créé",
@@ -111,6 +115,9 @@ POP_FR: dict[str, str] = {
         "Seuls les superviseurs peuvent suivre tous les appels.",
     "Cross-site websocket refused.": "Websocket d'un autre site refusé.",
     "Callbacks are not available.": "Les rappels ne sont pas disponibles.",
+    "This call is not being recorded.": "Cet appel n'est pas enregistré.",
+    "The action must be pause, resume or stop.": "L'action doit être pause, resume ou stop.",
+    "The phone system cannot be reached.": "Le standard téléphonique est injoignable.",
     "No such ticket.": "Ticket introuvable.",
     "This ticket is closed: reopen it first.": "Ce ticket est fermé : rouvrez-le d'abord.",
 }

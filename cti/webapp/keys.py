@@ -20,6 +20,7 @@ from cti.config import Config, ConfigError
 from cti.live import LiveCalls
 from cti.metrics import Family
 from cti.pbx.actions import PbxActions
+from cti.pbx.recording_control import RecordingControl
 from cti.store.sqlite import Store
 from cti.tickets.actioncenter import ActionCenter
 from cti.tickets.attachments import AttachmentService
@@ -94,6 +95,8 @@ METRICS: web.AppKey[list[MetricsProvider]] = web.AppKey("cti.metrics")
 #: ``connected`` count is the websocket-clients gauge) and the wrap-ups service.
 LIVE = web.AppKey("cti.live_calls", LiveCalls)
 HUB: web.AppKey[PopHub] = web.AppKey("cti.pop_hub")
+#: Pause / resume / stop a running call's recording (the daemon's, or one with no PBX).
+RECORDING_CONTROL = web.AppKey("cti.recording_control", RecordingControl)
 WRAPUPS = web.AppKey("cti.wrapups", WrapupService)
 #: Tickets (the daemon's, with its hooks) and groups.
 TICKETS = web.AppKey("cti.tickets", TicketService)

@@ -91,6 +91,7 @@ async def start_for_daemon(daemon: _DaemonLike) -> WebServer:
                      tickets=daemon.tickets, groups=daemon.groups,
                      callbacks=getattr(daemon, "callbacks", None),
                      notifications=getattr(daemon, "notifications", None),
+                     recording_control=getattr(daemon, "recording_control", None),
                      metrics_providers=[daemon_metrics(daemon)]
                      if isinstance(daemon, Daemon) else [])
     return await start_web(app, settings.host, settings.port)

@@ -83,6 +83,7 @@
     var el = template.content.firstElementChild.cloneNode(true);
     el.setAttribute("data-key", call.key);
     q(el, ".pop-add-note").addEventListener("click", function () { openForm(call.key, "note"); });
+    q(el, ".pop-rec-toggle").addEventListener("click", function () { toggleRecording(call.key); });
     q(el, ".pop-close").addEventListener("click", function () { dismiss(call.key); });
     q(el, ".pop-dismiss").addEventListener("click", function () { dismiss(call.key); });
     q(el, '.pop-wrapup [name="callback_kind"]').addEventListener("change", function (ev) {
@@ -138,6 +139,7 @@
     drawTickets(el, call.tickets || []);
     drawHistory(q(el, ".pop-history"), call.history);
     drawActions(el, call, p);
+    drawRecording(entry);
 
     var form = q(el, ".pop-wrapup");
     if (call.state === "ended" && !entry.formShown && (mine(call.talked) || mine([call.origin]))) {
@@ -263,6 +265,31 @@
     var number = p.dial || null;
     back.hidden = !number;
     if (number) { back.setAttribute("data-dial", number); back.title = t("Call {number}", {number: p.display}); }
+  }
+
+  /* Pause / resume the call's recording (a card number being read out…): only while the call
+   * is up, recorded, and this person is on it. The server answers the new state. */
+  function drawRecording(entry) {
+    var call = entry.call, button = q(entry.el, ".pop-rec-toggle");
+    var onIt = mine([call.extension]) || mine([call.origin]);
+    button.hidden = !(call.recording && call.state === "up" && onIt && entry.rec !== "stopped");
+    setText(button, entry.rec === "paused" ? t("Resume recording") : t("Pause recording"));
+    entry.el.classList.toggle("rec-paused", entry.rec === "paused");
+  }
+
+  function toggleRecording(key) {
+    var entry = pops[key];
+    if (!entry) { return; }
+    var button = q(entry.el, ".pop-rec-toggle");
+    var url = "/api/calls/" + encodeURIComponent(entry.call.pbx) + "/" +
+      encodeURIComponent(entry.call.call_id) + "/recording";
+    button.disabled = true;
+    window.cti.api("POST", url, {action: entry.rec === "paused" ? "resume" : "pause"}).then(function (res) {
+      entry.rec = res.state;
+      setText(q(entry.el, ".pop-dial-status"), res.state === "paused" ? t("Recording paused") : "");
+    }, function (err) {
+      setText(q(entry.el, ".pop-dial-status"), err.message);
+    }).then(function () { button.disabled = false; drawRecording(entry); });
   }
 
   function link(a, href) {
