@@ -111,4 +111,15 @@ async def test_screen_pop_timer_wrapup_and_click_to_dial_in_chromium(stack: Stac
         sent = stack.originates[0]
         assert sent["Channel"] == "PJSIP/1001"
         assert re.sub(r"\D", "", sent["Exten"]).endswith("612345678"), sent
+        # The click-to-dial call pops on the agent's own ringing phone with the client it is
+        # for, although Asterisk names the far end only once the agent has picked up.
+        outgoing = page.locator('.pop[data-direction="outbound"]').filter(
+            has_text="Marie Dupont")
+        try:
+            await outgoing.wait_for(timeout=5000)
+        except Exception:
+            texts = await page.locator(".pop").evaluate_all(
+                "ps => ps.map(p => p.dataset.direction + ' ' + p.innerText.slice(0, 120))")
+            raise AssertionError(texts) from None
+        assert "06 12 34 56 78" in await outgoing.locator(".pop-number").inner_text()
         assert errors == []

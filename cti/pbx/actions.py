@@ -226,6 +226,13 @@ class PbxActions:
     def get(self, request_id: str) -> DialRequest | None:
         return self.requests.get(request_id)
 
+    def dialled_number(self, pbx: str, call_id: str) -> str | None:
+        """The number a click-to-dial call is for. Asterisk names the far end only once the
+        agent has picked up and the dialplan dials it; the pop needs it from the first ring."""
+        request_id = self._by_call.get((pbx, call_id))
+        request = self.requests.get(request_id) if request_id else None
+        return request.number if request is not None else None
+
     def on_ami_event(self, pbx: str, msg: AmiMessage) -> None:
         """Raw AMI events of ``pbx`` (the daemon calls this before the tracker sees them)."""
         event = msg.get("Event")

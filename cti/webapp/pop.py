@@ -55,6 +55,14 @@ async def no_tickets(client_ids: Sequence[int]) -> list[dict[str, Any]]:
     return []
 
 
+#: ``(pbx, call_id)`` → the number a click-to-dial call is for (None: not one of ours).
+Dialled = Callable[[str, str], "str | None"]
+
+
+def no_number(pbx: str, call_id: str) -> str | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Enrichment:
     """What the I/O found for one call. ``lookup``: ``pending`` until the first lookup ends."""
@@ -66,6 +74,12 @@ class Enrichment:
     tickets: tuple[dict[str, Any], ...] = ()  # open tickets of the clients
     colleague: str | None = None  # internal call: who sits at the other extension
     wrapped_up_by: tuple[str, ...] = ()
+    number: str = ""  # the outside number the cards were looked up for
+
+    def stale_for(self, number: str) -> bool:
+        """Looked up for another number than the call's now (a click-to-dial call's number
+        becomes known after its first ring)."""
+        return self.lookup == "done" and bool(number) and number != self.number
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +113,21 @@ def _history_item(row: dict[str, Any]) -> dict[str, Any]:
 
 class PopBuilder:
     def __init__(self, directory: ClientDirectory, store: Store, users: UserService, *,
-                 open_tickets: OpenTickets = no_tickets) -> None:
+                 open_tickets: OpenTickets = no_tickets,
+                 dialled: Dialled = no_number) -> None:
         self.directory = directory
         self.store = store
         self.users = users
         self.open_tickets = open_tickets
+        self.dialled = dialled
+
+    def click_to_dial(self, call: LiveCall) -> str | None:
+        """The number a click-to-dial call is for, while the PBX does not say it yet: Asterisk
+        rings the agent's phone first (the call looks internal then) and dials the number only
+        once they pick up. None for any other call."""
+        if call.direction == "inbound" or (call.direction == "outbound" and call.callee.number):
+            return None
+        return self.dialled(call.pbx, call.call_id)
 
     def human(self, number: str) -> dict[str, Any]:
         """A number for people: ``06 12 34 56 78`` at home, ``+32 71 84 43 18`` abroad, the
@@ -119,18 +143,26 @@ class PopBuilder:
         return {"number": number, "display": number.strip(), "dial": number.strip() or None,
                 "withheld": False}
 
+    def lookup_number(self, call: LiveCall) -> str:
+        """The number the cards are looked up for ("" for a colleague's internal call)."""
+        dialled = self.click_to_dial(call)
+        if dialled is None and call.direction == "internal":
+            return ""
+        return dialled or call.outside.number
+
     async def enrich(self, call: LiveCall, previous: Enrichment | None = None) -> Enrichment:
         """Cards, last calls and tickets for ``call`` (its linked clients when the linker has
         answered, else a match of the outside number)."""
         wrapped = previous.wrapped_up_by if previous else ()
-        if call.direction == "internal":
+        number = self.lookup_number(call)
+        if not number and call.direction == "internal":
             return Enrichment("done", colleague=await self._colleague(call),
                               wrapped_up_by=wrapped)
-        number = call.outside.number
         if call.client_ids:
             clients = await self._clients(call.client_ids)
         elif self.directory.normalize(number).matchable:
-            matches = await self.directory.match(number, direction=call.direction)
+            direction = "outbound" if self.click_to_dial(call) else call.direction
+            matches = await self.directory.match(number, direction=direction)
             clients = [m.client for m in matches]
         else:
             clients = []
@@ -138,7 +170,7 @@ class PopBuilder:
         history = await self._history(call, [c.id for c in clients], number)
         tickets = await self.open_tickets([c.id for c in clients]) if clients else []
         return Enrichment("done", tuple(clients), companies, tuple(history), tuple(tickets),
-                          wrapped_up_by=wrapped)
+                          wrapped_up_by=wrapped, number=number)
 
     async def _clients(self, ids: Sequence[int]) -> list[Client]:
         out = []
@@ -206,11 +238,15 @@ def call_payload(call: LiveCall, enr: Enrichment, builder: PopBuilder, targets: 
     """The ``call`` object of a websocket message, as ``viewer`` may see it (None: everything,
     for a supervisor's view)."""
     visible = [c for c in enr.clients if viewer is None or can_see(viewer, c)]
-    party = builder.human(call.outside.number)
-    party["name"] = call.outside.name
+    dialled = builder.click_to_dial(call)
+    party = builder.human(dialled or call.outside.number)
+    party["name"] = "" if dialled else call.outside.name
     out = call.to_json()
     out["caller"].update(builder.human(call.caller.number))
     out["callee"].update(builder.human(call.callee.number))
+    if dialled:  # shown as what it is: an outbound call to that number
+        out["direction"] = "outbound"
+        out["callee"].update(builder.human(dialled))
     best = visible[0].id if visible else None
     new_ticket = targets.new_ticket
     out.update({

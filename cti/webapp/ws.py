@@ -235,7 +235,9 @@ class PopHub:
                 self._extras.pop(call.key, None)
                 self._enrich_seq.pop(call.key, None)
             return
-        if call.key not in self._enrich_seq or change.cause == "client_matched":
+        enr = self._extras.get(call.key)
+        if (call.key not in self._enrich_seq or change.cause == "client_matched"
+                or (enr is not None and enr.stale_for(self.builder.lookup_number(call)))):
             self._enrich(call)
         self.publish(call)
 
@@ -351,6 +353,8 @@ class PopHub:
         current = self.live.get(call.pbx, call.call_id)
         if current is not None:
             self.publish(current)
+            if extra.stale_for(self.builder.lookup_number(current)):
+                self._enrich(current)  # its number became known meanwhile
 
     def note_wrapup(self, pbx: str, call_id: str, username: str) -> None:
         """A wrap-up was saved: the pop (in every tab of every participant) says so, with the

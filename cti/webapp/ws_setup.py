@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from cti.tickets.model import Ticket
-from cti.webapp.keys import CLIENTS, HUB, LIVE, STORE, TICKETS, USERS
+from cti.webapp.keys import ACTIONS, CLIENTS, HUB, LIVE, STORE, TICKETS, USERS
 from cti.webapp.pop import PopBuilder
 from cti.webapp.ws import PopHub
 
@@ -33,7 +33,8 @@ def setup(app: web.Application) -> PopHub:
         return [ticket_summary(t) for t in found if t.public]
 
     hub = PopHub(app[LIVE], PopBuilder(app[CLIENTS], app[STORE], users,
-                                       open_tickets=open_tickets), users)
+                                       open_tickets=open_tickets,
+                                       dialled=app[ACTIONS].dialled_number), users)
     app[HUB] = hub
     app.router.add_get("/ws", hub.handle, name="ws")
 
