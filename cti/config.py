@@ -98,6 +98,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("mail.base_url", "http://127.0.0.1:8080",
             "Address of the web UI as people reach it (links in mail)."),
     Setting("mail.retry_max", 10, "Attempts before a mail is left failed (visible to admins)."),
+    Setting("recordings.dir", "recordings",
+            "Folder where cti reads the PBX's recordings (a mount or a copy of its folder)."),
+    Setting("recordings.pbx_dir", "",
+            "Folder Asterisk writes recordings under (e.g. /var/spool/asterisk/monitor), "
+            "mapped onto recordings.dir; empty: only the file name is kept."),
+    Setting("recordings.keep_unanswered", False,
+            "Keep the partial recording of an unanswered call (else it is dropped and deleted)."),
+    Setting("recordings.scan_interval", 600.0,
+            "Seconds between scans of recordings.dir (files without an event, vanished files); "
+            "0: only at start-up."),
+    Setting("recordings.transcode_after_days", 0.0,
+            "Re-encode WAV recordings older than this many days (smaller files); 0: never."),
+    Setting("recordings.transcode_format", "opus", "Format recordings are re-encoded to: opus or "
+            "mp3 (needs ffmpeg)."),
+    Setting("recordings.retention_days", 0.0,
+            "Delete recordings older than this many days, except those of overlong calls and of "
+            "calls linked to an open ticket; 0: keep forever."),
     Setting("pbx.name", "default", "Name of this PBX (part of every call's key)."),
     Setting("pbx.ami_host", "127.0.0.1", "AMI host."),
     Setting("pbx.ami_port", 5038, "AMI TCP port."),

@@ -6,6 +6,9 @@
 #              Playwright; Playwright's own browser download is never used. Under CI the test
 #              fails without it, elsewhere it is skipped.
 #   espeak-ng  optional: the simulator's recordings then carry speech instead of a tone.
+#   ffmpeg     recordings: pydub runs it to read non-WAV files and to transcode old ones
+#              (recordings.transcode_after_days); the transcode test fails under CI without
+#              it, elsewhere it is skipped. WAV recordings never need it.
 set -uo pipefail
 
 missing() {  # package command
@@ -15,11 +18,13 @@ missing() {  # package command
 wanted=()
 missing chromium chromium && wanted+=(chromium)
 missing espeak-ng espeak-ng && wanted+=(espeak-ng)
+missing ffmpeg ffmpeg && wanted+=(ffmpeg)
 [ ${#wanted[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "note: ${wanted[*]} not installed (needs root and apt-get): the browser test is" \
-       "skipped and recordings carry a tone; install them to run everything" >&2
+  echo "note: ${wanted[*]} not installed (needs root and apt-get): the browser and" \
+       "transcode tests are skipped and recordings carry a tone; install them to run" \
+       "everything" >&2
   exit 0
 fi
 

@@ -6,7 +6,8 @@ Why these shapes:
   (``/var/spool/asterisk/monitor/…``); cti reads it through a mount or a copy
   (``recordings.dir``). ``pbx_path`` is the link's key (the same file reported twice — by the
   ``MIXMONITOR_FILENAME`` variable and ``MixMonitorStart`` — is one row); ``file`` is where cti
-  opens it, so moving the folder is one setting, not a data migration.
+  opens it, relative to ``recordings.dir``, so moving the folder is one setting, not a data
+  migration.
 * **A row exists before its file is complete.** The link is made when recording *starts*; the
   probe (format, channels, duration, size, SHA-256) runs once the call has ended, and again on
   the periodic scan. ``status``: ``pending`` (call running), ``ok``, ``missing`` (no file),
@@ -64,6 +65,8 @@ RECORDING_MIGRATIONS: tuple[Migration, ...] = (
             _RECORDINGS,
             "CREATE INDEX recordings_call ON recordings (pbx, call_id)",
             "CREATE INDEX recordings_status ON recordings (status, created_at)",
+            # The folder scan matches a file named after a channel's ${UNIQUEID} to its call.
+            "CREATE INDEX call_legs_uniqueid ON call_legs (uniqueid)",
         ),
     ),
 )
