@@ -31,6 +31,11 @@ from cti.pbx.actions import PbxActions, build_actions
 from cti.pbx.audit import AuditLog
 from cti.pbx.recording_control import RecordingControl
 from cti.pipeline import WANTED_EVENTS, Pipeline
+from cti.recordings.hygiene import RecordingHygiene
+from cti.recordings.linker import RecordingLinker
+from cti.recordings.scanner import RecordingScanner
+from cti.recordings.service import RecordingService
+from cti.recordings.settings import RecordingSettings
 from cti.rules import OverlongWatcher
 from cti.store.sqlite import Store
 from cti.tickets.callbacks import CallbackService
@@ -110,6 +115,11 @@ class Daemon:
     callbacks: CallbackService | None = None
     notifications: NotificationService | None = None
     reminders: ReminderScheduler | None = None
+    #: Recordings: the service (links, checks, peaks), its bus linker and the folder scan
+    #: (which runs the hygiene — transcoding, retention — after each pass).
+    recordings: RecordingService | None = None
+    recording_linker: RecordingLinker | None = None
+    recording_scanner: RecordingScanner | None = None
     #: ``hook(pbx_name, msg)`` for every AMI event, before the tracker: services that follow
     #: their own actions (``OriginateResponse`` by ActionID) without the tracker's help.
     ami_hooks: list[Callable[[str, AmiMessage], None]] = field(default_factory=list)
@@ -121,6 +131,12 @@ class Daemon:
         self.live = LiveCalls(self.bus)
         self.clients = ClientDirectory(self.store, ClientSettings.from_config(self.config))
         self.linker = ClientLinker(self.bus, self.clients)
+        self.recordings = RecordingService(self.store, RecordingSettings.from_config(self.config))
+        self.recording_linker = RecordingLinker(self.bus, self.recordings)
+        self.recording_scanner = RecordingScanner(
+            self.recordings, pbxes=[p.name for p in self.config.pbxes],
+            after=RecordingHygiene(self.recordings).run)
+        self.recording_scanner.start()
         self.tickets = build_tickets(self.config, self.store)
         self.groups = GroupService(self.store)
         self.outbox = MailOutbox(self.store, SmtpSettings.from_config(self.config))
@@ -222,6 +238,10 @@ class Daemon:
         if self.linker is not None:
             out["clients"] = {"lookups": self.linker.lookups, "matched": self.linker.matched,
                               "created": self.linker.created, "errors": self.linker.errors}
+        if self.recording_linker is not None:
+            out["recordings"] = {"linked": self.recording_linker.linked,
+                                 "finished": self.recording_linker.finished,
+                                 "errors": self.recording_linker.errors}
         if self.store is not None:
             out["store"] = vars(self.store.stats)
         return out
@@ -237,6 +257,10 @@ class Daemon:
             await self.actions.close()
         if self.linker is not None:
             await self.linker.close()  # lookups in flight still need the store
+        if self.recording_scanner is not None:
+            await self.recording_scanner.close()
+        if self.recording_linker is not None:
+            await self.recording_linker.close()  # probes in flight still need the store
         if self.missed_rule is not None:
             self.missed_rule.close()
             await self.missed_rule.flush()

@@ -284,8 +284,11 @@ async def test_call_page_shows_timeline_legs_clients_recordings_and_wrapup(
         assert [c["name"] for c in api["call"]["clients"]] == ["Acme"]
         assert [leg["channel"] for leg in api["legs"]] == ["PJSIP/trunk-0001", "PJSIP/1002-0002"]
         assert api["wrapups"][0]["subject"] == "Invoice"
-        assert api["recordings"] == [{"path": "/var/spool/asterisk/monitor/q-support-c5.wav",
-                                      "name": "q-support-c5.wav"}]
+        # The file is not in the recordings folder: the call says so, and offers no player.
+        [recording] = api["recordings"]
+        assert (recording["name"], recording["status"], recording["url"]) == (
+            "q-support-c5.wav", "missing", None)
+        assert "File missing" in page
         await login(client, "agent2")
         page = await (await client.get("/calls/main/c5")).text()
         assert "Hidden Person" in page  # the owner sees it

@@ -25,6 +25,8 @@ from cti.live import LiveCalls
 from cti.pbx.actions import PbxActions
 from cti.pbx.audit import AuditLog
 from cti.pbx.recording_control import RecordingControl
+from cti.recordings.service import RecordingService
+from cti.recordings.settings import RecordingSettings
 from cti.store.sqlite import Store
 from cti.tickets.callbacks import CallbackService
 from cti.tickets.groups import GroupService
@@ -44,6 +46,7 @@ from cti.webapp import (
     login,
     metrics,
     pages,
+    recordings_web,
     tickets_pages,
     ws_setup,
 )
@@ -61,6 +64,7 @@ from cti.webapp.keys import (
     METRICS,
     PBX_STATES,
     RECORDING_CONTROL,
+    RECORDINGS,
     SETTINGS,
     STATUS,
     STORE,
@@ -122,6 +126,7 @@ def create_app(
     metrics_providers: list[MetricsProvider] | None = None,
     tickets: TicketService | None = None,
     recording_control: RecordingControl | None = None,
+    recordings: RecordingService | None = None,
     groups: GroupService | None = None,
     callbacks: CallbackService | None = None,
     notifications: NotificationService | None = None,
@@ -153,6 +158,7 @@ def create_app(
     # Click-to-dial, /healthz and /metrics: the daemon's (without one, no PBX: dial → 503).
     app[ACTIONS] = actions or PbxActions({}, {}, AuditLog(store))
     app[RECORDING_CONTROL] = recording_control or RecordingControl({}, AuditLog(store))
+    app[RECORDINGS] = recordings or RecordingService(store, RecordingSettings.from_config(config))
     app[PBX_STATES] = pbx_states or dict
     app[METRICS] = list(metrics_providers or [])
     app[TEMPLATES] = make_environment(web_dir / "templates")
@@ -172,6 +178,7 @@ def create_app(
                   watch_tickets=tickets is None)
     api_wrapup.add_routes(app)
     api_recording.add_routes(app)  # pause / resume / stop a call's recording
+    recordings_web.add_routes(app)  # /recordings/{id}: replay with Range, peaks
     calllog.add_routes(app)  # /calls, /calls.csv, /calls/{pbx}/{id}, /api/calls…
     clients_pages.add_routes(app)  # /clients, /clients/{id} (client_page), forms
     dial.add_routes(app)  # /api/dial

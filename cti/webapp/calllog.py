@@ -40,6 +40,7 @@ from cti.webapp.i18n_calllog import (
     WRAPUP_LABELS,
 )
 from cti.webapp.keys import CLIENTS, LANG, SETTINGS, STORE, USERS, WRAPUPS
+from cti.webapp.recordings_web import REC_HELP, REC_LABELS, recordings_of_call
 from cti.webapp.templating import TZ_COOKIE, render
 
 LABELS = {"direction": DIRECTION_LABELS, "status": STATUS_LABELS, "period": PERIOD_LABELS,
@@ -208,15 +209,15 @@ async def _call(request: web.Request) -> dict[str, Any]:
         events.append({**ev, "text": _event_text(ev["kind"], ev["detail"], fmt, _)})
     return {"call": present(call, fmt, user, linked), "events": events,
             "legs": await store.call_legs(pbx, call_id), "wrapups": wrapups,
-            "recordings": [{"path": p, "name": os.path.basename(p)}
-                           for p in call["recordings"]]}
+            "recordings": await recordings_of_call(request, call, user)}
 
 
 async def call_page(request: web.Request) -> web.StreamResponse:
     data = await _call(request)
     user = current_user(request)
     return render(request, "call.html", {**data, "can_dial": bool(user.extensions),
-                                         "labels": LABELS})
+                                         "labels": LABELS, "rec_labels": REC_LABELS,
+                                         "rec_help": REC_HELP})
 
 
 async def api_call(request: web.Request) -> web.StreamResponse:

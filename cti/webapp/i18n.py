@@ -23,6 +23,7 @@ from cti.webapp.i18n_board import BOARD_FR
 from cti.webapp.i18n_calllog import CALLLOG_FR
 from cti.webapp.i18n_clients import CLIENTS_FR
 from cti.webapp.i18n_pop import POP_FR
+from cti.webapp.i18n_recordings import RECORDINGS_FR
 from cti.webapp.i18n_tickets import TICKETS_FR
 
 LANGUAGES: tuple[str, ...] = ("fr", "en")
@@ -83,6 +84,7 @@ FR.update(POP_FR)  # the screen pop's own strings
 FR.update(CALLLOG_FR)  # the call log, the call page and click-to-dial
 FR.update(CLIENTS_FR)  # the client list, card and forms
 FR.update(BOARD_FR)  # the supervisors' live board
+FR.update(RECORDINGS_FR)  # the recordings' player
 FR.update(ADMIN_FR)  # the admin pages for users
 FR.update(ACTIONS_FR)  # the action center, its nav badges and reminder toasts
 FR.update(TICKETS_FR)  # the ticket pages, attachments, canned phrases and groups

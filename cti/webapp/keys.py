@@ -21,6 +21,7 @@ from cti.live import LiveCalls
 from cti.metrics import Family
 from cti.pbx.actions import PbxActions
 from cti.pbx.recording_control import RecordingControl
+from cti.recordings.service import RecordingService
 from cti.store.sqlite import Store
 from cti.tickets.actioncenter import ActionCenter
 from cti.tickets.attachments import AttachmentService
@@ -97,6 +98,8 @@ LIVE = web.AppKey("cti.live_calls", LiveCalls)
 HUB: web.AppKey[PopHub] = web.AppKey("cti.pop_hub")
 #: Pause / resume / stop a running call's recording (the daemon's, or one with no PBX).
 RECORDING_CONTROL = web.AppKey("cti.recording_control", RecordingControl)
+#: The call recordings (the daemon's service, or one over the configured folder).
+RECORDINGS = web.AppKey("cti.recordings", RecordingService)
 WRAPUPS = web.AppKey("cti.wrapups", WrapupService)
 #: Tickets (the daemon's, with its hooks) and groups.
 TICKETS = web.AppKey("cti.tickets", TicketService)
