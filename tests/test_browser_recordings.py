@@ -78,7 +78,11 @@ async def test_a_supervisor_plays_and_seeks_others_are_refused(stack: Stack) -> 
         page.on("response", lambda r: ranges.append((r.status, r.request.headers.get(
             "range", ""))) if f"/recordings/{rid}" in r.url else None)
         call_id = "1795444272.132"
-        await page.goto(f"{base}/calls/default/{call_id}")
+        await page.goto(f"{base}/calls?period=all")
+        assert "Enregistrements sur disque : un fichier" in await page.locator(
+            ".rec-usage").inner_text()
+        await page.locator(f'a.play[href="/calls/default/{call_id}#recordings"]').click()
+        await page.wait_for_url(f"{base}/calls/default/{call_id}#recordings")
         item = page.locator(f'li.recording[data-recording-id="{rid}"]')
         await item.wait_for(timeout=3000)
         assert "Disponible" in await item.inner_text()

@@ -40,7 +40,7 @@ from cti.webapp.i18n_calllog import (
     WRAPUP_LABELS,
 )
 from cti.webapp.keys import CLIENTS, LANG, SETTINGS, STORE, USERS, WRAPUPS
-from cti.webapp.recordings_web import REC_HELP, REC_LABELS, recordings_of_call
+from cti.webapp.recordings_web import REC_HELP, REC_LABELS, recordings_of_call, recordings_usage
 from cti.webapp.templating import TZ_COOKIE, render
 
 LABELS = {"direction": DIRECTION_LABELS, "status": STATUS_LABELS, "period": PERIOD_LABELS,
@@ -146,6 +146,7 @@ async def calls_page(request: web.Request) -> web.StreamResponse:
         "periods": PERIODS, "directions": DIRECTIONS, "statuses": STATUSES,
         "sorts": cq.SORTS, "queues": await cq.queues(request.app[STORE]), "agents": agents,
         "can_dial": bool(user.extensions), "labels": LABELS,
+        "usage": await recordings_usage(request) if user.at_least("supervisor") else None,
     })
 
 

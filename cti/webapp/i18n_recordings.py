@@ -27,4 +27,8 @@ RECORDINGS_FR: dict[str, str] = {
     "The recording file is damaged and cannot be played.":
         "Le fichier de l'enregistrement est endommagé et ne peut pas être lu.",
     "n must be a number.": "n doit être un nombre.",
+    "Play the recording": "Écouter l'enregistrement",
+    "Recordings on disk: one file, {size}": "Enregistrements sur disque : un fichier, {size}",
+    "Recordings on disk: {files} files, {size}":
+        "Enregistrements sur disque : {files} fichiers, {size}",
 }
