@@ -77,6 +77,14 @@ async def test_live_board_follows_calls_lines_overlong_and_missed_callbacks(
             "t => document.querySelector('.board-calls-body .timer').textContent !== t",
             arg=first, timeout=3000)
         assert re.fullmatch(r"\d+:\d\d", await timer.inner_text())
+        # The supervisor pauses the recording of the running call (compliance).
+        toggle = talking.locator("button.rec-toggle")
+        await toggle.wait_for(timeout=3000)
+        await toggle.click()
+        await talking.locator("button.rec-toggle", has_text="Reprendre").wait_for(timeout=3000)
+        control = stack.daemon.recording_control
+        assert control is not None
+        assert [control.state(*key) for key in control.calls] == ["paused"]
         await page.locator(".board-calls-body tr.overlong").wait_for(timeout=5000)
         alert = page.locator(".board-alerts .overlong-alert")
         await alert.wait_for(timeout=2000)

@@ -112,20 +112,24 @@ async def test_a_supervisor_plays_and_seeks_others_are_refused(stack: Stack) -> 
     assert plays and {p[0] for p in plays} == {"boss"}
 
 
-async def test_a_missing_file_shows_its_status_and_no_player(stack: Stack,
-                                                             tmp_path: Path) -> None:
-    (tmp_path / "rec" / WAV.name).unlink()
+async def test_a_truncated_then_missing_file_shows_its_status_and_no_player(
+        stack: Stack, tmp_path: Path) -> None:
     recordings = stack.daemon.recordings
     assert recordings is not None
     rid, _, _ = recording_row(stack.db)
-    await recordings.check(await recordings.get(rid))
+    file = tmp_path / "rec" / WAV.name
     async with chromium_page(locale="fr-FR") as (page, errors):
         await log_in(page, stack.web.url, "boss", "boss-secret!")
-        await page.goto(f"{stack.web.url}/calls/default/1795444272.132")
-        item = page.locator(f'li.recording[data-recording-id="{rid}"]')
-        await item.wait_for(timeout=3000)
-        assert "Fichier manquant" in await item.inner_text()
-        assert await item.locator("audio").count() == 0
-        gone = await page.request.get(f"{stack.web.url}/recordings/{rid}")
-        assert gone.status == 410
+        for damage, label in ((lambda: file.write_bytes(WAV.read_bytes()[:5000]),
+                               "Fichier endommagé"),
+                              (file.unlink, "Fichier manquant")):
+            damage()
+            await recordings.check(await recordings.get(rid))
+            await page.goto(f"{stack.web.url}/calls/default/1795444272.132")
+            item = page.locator(f'li.recording[data-recording-id="{rid}"]')
+            await item.wait_for(timeout=3000)
+            assert label in await item.inner_text()
+            assert await item.locator("audio").count() == 0
+            gone = await page.request.get(f"{stack.web.url}/recordings/{rid}")
+            assert gone.status == 410
         assert errors == []

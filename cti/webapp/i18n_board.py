@@ -17,7 +17,7 @@ SCRIPT_MSGIDS: tuple[str, ...] = (
     "Your session has ended: log in again.", "Idle", "No call in progress.",
     "No missed call today.", "Called back", "Call {number}", "Missed", "Abandoned", "Busy",
     "No answer", "Answered", "Failed", "Overlong call: {who}",
-    "Could not load the board: {error}", "rang {exts}",
+    "Could not load the board: {error}", "rang {exts}", "Pause recording", "Resume recording",
 )
 
 BOARD_FR: dict[str, str] = {

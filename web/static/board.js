@@ -94,9 +94,29 @@
     var notes = [];
     if (call.overlong) { notes.push(t("Overlong call")); }
     if (call.recording) { notes.push(t("Recording")); }
-    cell(row, [state].concat(notes).join(" \u00b7 "), "state");
+    var stateCell = cell(row, [state].concat(notes).join(" \u00b7 "), "state");
+    if (call.recording && call.state === "up" && entry.rec !== "stopped") {
+      // Compliance: a supervisor may pause, resume or stop a running call's recording.
+      var rec = document.createElement("button");
+      rec.type = "button";
+      rec.className = "link rec-toggle";
+      rec.textContent = entry.rec === "paused" ? t("Resume recording") : t("Pause recording");
+      rec.addEventListener("click", function () { toggleRecording(entry, rec); });
+      stateCell.appendChild(document.createTextNode(" "));
+      stateCell.appendChild(rec);
+    }
     cell(row, "", "timer");
     tick(entry);
+  }
+
+  function toggleRecording(entry, button) {
+    var call = entry.call;
+    var url = "/api/calls/" + encodeURIComponent(call.pbx) + "/" +
+      encodeURIComponent(call.call_id) + "/recording";
+    button.disabled = true;
+    window.cti.api("POST", url, {action: entry.rec === "paused" ? "resume" : "pause"})
+      .then(function (res) { entry.rec = res.state; }, function (err) { button.title = err.message; })
+      .then(function () { if (calls[call.key]) { drawCall(entry); } });
   }
 
   function tick(entry) {
