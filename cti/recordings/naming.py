@@ -5,8 +5,10 @@ Pure functions (no I/O), shared by the bus linker and the folder scan.
 * **Legs.** MixMonitor writes one mixed file; its ``r(file)``/``t(file)`` options add one file
   per direction (what the channel *received* and *transmitted*), and the old ``Monitor()`` app
   wrote ``-in``/``-out`` pairs. Dialplans name them ``…-rx.wav``/``…-tx.wav`` (or ``-r``/``-t``,
-  ``-in``/``-out``), which is how they are told apart here: ``rx`` (the channel's party heard
-  by us: the caller on an inbound call) and ``tx``.
+  ``-in``/``-out``), which is how they are told apart here. Who speaks in which depends on the
+  channel MixMonitor runs on — with ``dialplan/extensions_cti.conf``, the *answering* one:
+  ``rx`` is that channel's own party (the agent on an inbound call, the remote party on an
+  outbound one) and ``tx`` the other party.
 * **Calls.** A file written while cti was down has no event; dialplans put the call's
   ``${LINKEDID}`` (or the channel's ``${UNIQUEID}``) in the name, an ``<epoch>.<sequence>``
   token such as ``1795444401.149``. Every such token is a candidate, last first (names usually
