@@ -16,7 +16,8 @@ from cti.store.calllog_schema import CALLLOG_MIGRATIONS
 from cti.store.clients_schema import CLIENT_MIGRATIONS
 from cti.store.mail_schema import MAIL_MIGRATIONS
 from cti.store.migration import Migration as Migration
-from cti.store.recordings_schema import RECORDING_MIGRATIONS  # re-exported: older imports
+from cti.store.recordings_schema import RECORDING_MIGRATIONS
+from cti.store.speech_schema import SPEECH_MIGRATIONS  # re-exported: older imports
 from cti.store.tickets_schema import TICKET_MIGRATIONS
 from cti.store.users_schema import USER_MIGRATIONS
 from cti.store.wrapup_schema import WRAPUP_MIGRATIONS
@@ -151,7 +152,8 @@ CALL_MIGRATIONS: tuple[Migration, ...] = (
 MIGRATIONS: tuple[Migration, ...] = (CALL_MIGRATIONS + CLIENT_MIGRATIONS + USER_MIGRATIONS
                                      + WRAPUP_MIGRATIONS + AUDIT_MIGRATIONS + CALLLOG_MIGRATIONS
                                      + TICKET_MIGRATIONS + ACTION_MIGRATIONS
-                                     + MAIL_MIGRATIONS + RECORDING_MIGRATIONS)
+                                     + MAIL_MIGRATIONS + RECORDING_MIGRATIONS
+                                     + SPEECH_MIGRATIONS)
 
 
 def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...], stamps: bool) -> str:
