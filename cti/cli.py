@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cti.cli_clients import add_parsers as add_client_parsers
 
     add_client_parsers(sub, _common)
+    from cti.cli_speech import add_parsers as add_speech_parsers
+
+    add_speech_parsers(sub, _common)
 
     p = sub.add_parser("config", help="check the configuration and print it (secrets hidden)")
     _common(p)
@@ -165,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cti import cli_clients
 
             return asyncio.run(cli_clients.run(ns, config))
+        if ns.command == "transcribe":
+            from cti import cli_speech
+
+            return asyncio.run(cli_speech.run(ns, config))
         if ns.command == "record-ami":
             from cti.ami.recorder import record
 

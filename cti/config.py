@@ -115,6 +115,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("recordings.retention_days", 0.0,
             "Delete recordings older than this many days, except those of overlong calls and of "
             "calls linked to an open ticket; 0: keep forever."),
+    Setting("speech.engine", "pocketsphinx",
+            "Speech-to-text engine for recordings: pocketsphinx (bundled en-us model, no "
+            "download) or vosk (needs a model: speech.vosk_model_path or _lang)."),
+    Setting("speech.language", "en-us",
+            "Language of the calls (pocketsphinx: en-us only; vosk: its model's language)."),
+    Setting("speech.vosk_model_path", "",
+            "Folder of an unpacked vosk model (empty: vosk finds one by language)."),
+    Setting("speech.vosk_model_lang", "",
+            "Language of the vosk model to look up in vosk's folders or download into "
+            "~/.cache/vosk (empty: speech.language)."),
+    Setting("speech.workers", 1,
+            "Processes transcribing recordings at once (each a CPU core and a model in memory)."),
+    Setting("speech.enabled", True,
+            "Transcribe and score every recorded call in the background."),
+    Setting("speech.scorecard", "",
+            "TOML file of quality rules (empty: the default scorecard shipped with cti)."),
+    Setting("speech.company", "",
+            "Company name the scorecard's {company} phrases look for (the agents' greeting)."),
     Setting("pbx.name", "default", "Name of this PBX (part of every call's key)."),
     Setting("pbx.ami_host", "127.0.0.1", "AMI host."),
     Setting("pbx.ami_port", 5038, "AMI TCP port."),
@@ -148,6 +166,8 @@ SETTINGS: tuple[Setting, ...] = (
             "its E.164 form and of its national form in clients.default_region."),
 )
 
+#: What ``speech.engine`` may name (``cti.speech.engines`` builds them).
+SPEECH_ENGINES = ("pocketsphinx", "vosk")
 _BY_KEY = {s.key: s for s in SETTINGS}
 _SECTIONS = {s.key.split(".")[0] for s in SETTINGS} - {"pbx"}
 
@@ -285,6 +305,7 @@ def load_config(
             raise ConfigError(f"unknown setting '{key}'")
         if value is not None and not key.startswith("pbx."):
             values[key] = _coerce(key, value)
+    _check_speech(values)
     if pbx_tables is None:
         pbx_tables = [{}]
     if not isinstance(pbx_tables, list) or not all(isinstance(t, dict) for t in pbx_tables):
@@ -294,6 +315,14 @@ def load_config(
     if len(set(names)) != len(names):
         raise ConfigError(f"duplicate [[pbx]] names: {names}")
     return Config(values, pbxes, source)
+
+
+def _check_speech(values: Mapping[str, Any]) -> None:
+    if values["speech.engine"] not in SPEECH_ENGINES:
+        raise ConfigError(f"setting 'speech.engine': {values['speech.engine']!r} is not one of "
+                          f"{', '.join(SPEECH_ENGINES)}")
+    if values["speech.workers"] < 1:
+        raise ConfigError("setting 'speech.workers': at least 1")
 
 
 def _pbx(index: int, table: Mapping[str, Any], env: Mapping[str, str],

@@ -37,6 +37,8 @@ from cti.recordings.scanner import RecordingScanner
 from cti.recordings.service import RecordingService
 from cti.recordings.settings import RecordingSettings
 from cti.rules import OverlongWatcher
+from cti.speech.worker import SpeechWorker, speech_settings
+from cti.speech.worker.quality import QualityScorer, load_scorecard
 from cti.store.sqlite import Store
 from cti.tickets.callbacks import CallbackService
 from cti.tickets.groups import GroupService
@@ -118,6 +120,8 @@ class Daemon:
     #: Recordings: the service (links, checks, peaks), its bus linker and the folder scan
     #: (which runs the hygiene — transcoding, retention — after each pass).
     recordings: RecordingService | None = None
+    #: Transcription and scoring of recorded calls (``speech.enabled``).
+    speech: SpeechWorker | None = None
     recording_linker: RecordingLinker | None = None
     recording_scanner: RecordingScanner | None = None
     #: ``hook(pbx_name, msg)`` for every AMI event, before the tracker: services that follow
@@ -144,6 +148,8 @@ class Daemon:
         self.notifier.attach(self.tickets)
         self.outbox.start()
         self.notifications = NotificationService(self.store)
+        if self.config.get("speech.enabled"):
+            self._start_speech()
         self.notifications.watch_tickets(self.tickets)
         self.callbacks = build_callbacks(self.config, self.store, self.tickets)
         self.reminders = ReminderScheduler(self.store, self.callbacks, self.notifications,
@@ -171,6 +177,44 @@ class Daemon:
         self.recording_control = RecordingControl(
             {k.pbx.name: k.client for k in self.links}, AuditLog(self.store))
         self.ami_hooks.append(self.recording_control.on_ami_event)
+
+    def _start_speech(self) -> None:
+        """Transcribe and score every recorded call (process pool: the loop never waits)."""
+        if self.store is None or self.recordings is None:
+            return
+        self.speech = SpeechWorker(self.store, self.recordings.settings.dir,
+                                   speech_settings(self.config))
+        scorer = QualityScorer(self.store, load_scorecard(self.config.get("speech.scorecard")),
+                               company=str(self.config.get("speech.company")))
+
+        async def score(pbx: str, call_id: str) -> None:
+            await scorer.score_call(pbx, call_id)
+
+        self.speech.on_call_done.append(score)
+        scorer.alert_hooks.append(self._speech_alert)
+        if self.recording_linker is not None:
+            self.recording_linker.after_finish.append(self.speech.wake)
+        self.speech.start()
+
+    def _speech_alert(self, pbx: str, call_id: str, alerts: list[dict[str, Any]]) -> None:
+        """A keyword alert ("refund", "lawyer"…): every supervisor gets a notification (in
+        the navigation bar and as a toast, live over the websocket)."""
+        notifications, store = self.notifications, self.store
+        if notifications is None or store is None:
+            return
+        words = ", ".join(sorted({str(a.get("keyword", "")) for a in alerts}))
+
+        async def notify() -> None:
+            rows = await store.query("SELECT username FROM users WHERE active = 1 AND role IN "
+                                     "('supervisor', 'admin')")
+            for row in rows:
+                await notifications.add(str(row["username"]), "speech_alert",
+                                        f"Call {call_id}: {words}",
+                                        f"/calls/{pbx}/{call_id}#quality",
+                                        {"pbx": pbx, "call_id": call_id, "alerts": alerts})
+
+        task = asyncio.get_running_loop().create_task(notify())
+        self._tasks.append(task)
 
     def _on_ami_event(self, link: PbxLink) -> EventCallback:
         """The AMI client's callback: the hooks, then the pipeline (tracker → bus)."""
@@ -257,6 +301,8 @@ class Daemon:
             await self.actions.close()
         if self.linker is not None:
             await self.linker.close()  # lookups in flight still need the store
+        if self.speech is not None:
+            await self.speech.close()
         if self.recording_scanner is not None:
             await self.recording_scanner.close()
         if self.recording_linker is not None:

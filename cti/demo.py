@@ -177,6 +177,13 @@ async def run_demo(config: Config, opts: SimOptions, seconds: float = 0.0,
                     ami_user=opts.username, ami_secret=opts.secret,
                     ari_url=sim.ari.url)
     config = replace(config, pbxes=(first,))
+    if opts.recordings:  # replay, transcripts and scores of the simulated calls' recordings
+        recdir = str(Path(opts.recordings).resolve())
+        values = dict(config.values)
+        values.update({"recordings.dir": recdir, "recordings.pbx_dir": recdir})
+        if not values.get("speech.company"):
+            values["speech.company"] = sim.generator.config.company
+        config = replace(config, values=values)
     daemon = Daemon(config)
 
     def show(event: DomainEvent) -> None:

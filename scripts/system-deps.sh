@@ -5,7 +5,9 @@
 #   chromium   the browser test (tests/test_browser_pop.py) drives /usr/bin/chromium through
 #              Playwright; Playwright's own browser download is never used. Under CI the test
 #              fails without it, elsewhere it is skipped.
-#   espeak-ng  optional: the simulator's recordings then carry speech instead of a tone.
+#   espeak-ng  the simulator's recordings then carry speech instead of a tone; the speech
+#              engine tests (tests/test_speech_engines.py) synthesise their sentences with it:
+#              under CI they fail without it, elsewhere they are skipped.
 #   ffmpeg     recordings: pydub runs it to read non-WAV files and to transcode old ones
 #              (recordings.transcode_after_days); the transcode test fails under CI without
 #              it, elsewhere it is skipped. WAV recordings never need it.

@@ -9,14 +9,14 @@ from pathlib import Path
 PKG = Path(__file__).parent.parent / "cti"
 
 LAYERS: list[tuple[int, tuple[str, ...]]] = [
-    (4, ("cti.cli", "cti.cli_clients", "cti.__main__")),
+    (4, ("cti.cli", "cti.cli_clients", "cti.cli_speech", "cti.__main__")),
     (3, ("cti.webapp",)),
     (2, ("cti.bus", "cti.daemon", "cti.pipeline", "cti.rules", "cti.replay", "cti.clients",
          "cti.tickets", "cti.recordings", "cti.speech.worker", "cti.pbx", "cti.sim", "cti.demo",
          "cti.users", "cti.live", "cti.wrapups")),
     (1, ("cti.ami.client", "cti.ami.reconnect", "cti.ami.recorder", "cti.ari", "cti.store",
          "cti.audio", "cti.mail", "cti.capture", "cti.speech.vosk_engine",
-         "cti.speech.sphinx_engine")),
+         "cti.speech.sphinx_engine", "cti.speech.engines")),
     (0, ("cti",)),  # everything else: pure
 ]
 
@@ -24,6 +24,7 @@ ONLY_IN = {
     "panoramisk": {"cti.ami.client"},
     "aiosqlite": {"cti.store.sqlite"},
     "vosk": {"cti.speech.vosk_engine"},
+    "pocketsphinx": {"cti.speech.sphinx_engine"},
     "pydub": {"cti.audio"},
     "phonenumbers": {"cti.phone"},
 }

@@ -35,6 +35,8 @@ class RecordingLinker:
         self.errors = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
+        #: Called (synchronously, never raising) after a call's recordings were checked.
+        self.after_finish: list[Callable[[], None]] = []
         self._unsubscribe: Callable[[], None] | None = bus.subscribe(self.on_event)
 
     def on_event(self, event: DomainEvent) -> None:
@@ -50,8 +52,11 @@ class RecordingLinker:
         self.linked += 1
 
     async def _finish(self, event: CallEnded) -> None:
-        await self.service.finish_call(event.record)
+        done = await self.service.finish_call(event.record)
         self.finished += 1
+        if any(r.playable for r in done):
+            for hook in self.after_finish:
+                hook()  # e.g. wake the transcription worker: a playable file is ready
 
     def _spawn(self, work: Coroutine[Any, Any, None], event: DomainEvent,
                delay: float = 0.0) -> None:
