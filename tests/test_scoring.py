@@ -493,3 +493,19 @@ def test_evaluate_never_raises_and_scores_stay_in_bounds(words: list[TimedWord],
 def test_evaluate_without_metrics_or_variables_never_raises(words: list[TimedWord]) -> None:
     result = SCORECARDS[0].evaluate(words)
     assert 0.0 <= result.score <= 100.0 and len(result.rules) == len(SCORECARDS[0].rules)
+
+
+def test_a_phrase_is_not_pieced_together_across_a_long_pause() -> None:
+    """"…order number" at 0:02 and "thank you for calling" at 0:40 are two things said, not a
+    greeting at 0:02."""
+    card = Scorecard.from_toml(
+        '[global.greeting]\ntype = "required_phrase"\nphrases = ["number thank you for calling"]'
+        '\nspeaker = "agent"\nwindow = {start = 0, end = 15}\n')
+    words = merge_speakers(
+        [TimedWord("order", 1.5, 1.9), TimedWord("number", 2.0, 2.4),
+         TimedWord("thank", 40.0, 40.3), TimedWord("you", 40.35, 40.5),
+         TimedWord("for", 40.55, 40.7), TimedWord("calling", 40.75, 41.2)], [])
+    assert not card.evaluate(words).rules[0].passed
+    close = merge_speakers([TimedWord(w, 2.0 + i * 0.4, 2.3 + i * 0.4) for i, w in enumerate(
+        ["number", "thank", "you", "for", "calling"])], [])
+    assert card.evaluate(close).rules[0].passed

@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from itertools import product
+from itertools import pairwise, product
 from typing import TypeAlias
 
 from cti.speech.metrics import MIXED, TimedWord
@@ -115,6 +115,10 @@ def _quote(stream: Sequence[Token], lo: int, hi: int, words: Sequence[TimedWord]
     return " ".join(words[i].text.strip() for i in idx)
 
 
+#: Longest pause (s) inside one spoken phrase.
+PHRASE_GAP = 2.0
+
+
 def scan(stream: Sequence[Token], words: Sequence[TimedWord], phrases: Iterable[str], *,
          threshold: float, start: float = 0.0, end: float = math.inf, nearest: bool = False,
          ) -> tuple[list[Match], Match | None]:
@@ -130,6 +134,11 @@ def scan(stream: Sequence[Token], words: Sequence[TimedWord], phrases: Iterable[
     offsets = [0]
     for t in stream:
         offsets.append(offsets[-1] + len(t.text) + 1)
+    # A phrase is said in one go: a window may not jump a pause longer than PHRASE_GAP
+    # (else "…order number" at 0:02 and "thank you for calling" at 0:40 would "greet" at 0:02).
+    breaks = [0]
+    for a, b in pairwise(stream):
+        breaks.append(breaks[-1] + (words[b.word].start - words[a.word].end > PHRASE_GAP))
     for phrase in phrases:
         target = normalise(phrase)
         n = len(target.split())
@@ -143,6 +152,8 @@ def scan(stream: Sequence[Token], words: Sequence[TimedWord], phrases: Iterable[
                     continue
                 first, last = stream[lo].word, stream[hi - 1].word
                 if words[first].start > end or words[last].end < start:
+                    continue
+                if breaks[hi - 1] - breaks[lo]:
                     continue
                 best = closest.similarity if closest else -1.0
                 floor = min(threshold, best) if nearest else threshold
