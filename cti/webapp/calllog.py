@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -41,6 +42,7 @@ from cti.webapp.i18n_calllog import (
 )
 from cti.webapp.keys import CLIENTS, LANG, SETTINGS, STORE, USERS, WRAPUPS
 from cti.webapp.recordings_web import REC_HELP, REC_LABELS, recordings_of_call, recordings_usage
+from cti.webapp.speech_view import speech_of_call, transcript_turns
 from cti.webapp.templating import TZ_COOKIE, render
 
 LABELS = {"direction": DIRECTION_LABELS, "status": STATUS_LABELS, "period": PERIOD_LABELS,
@@ -131,6 +133,9 @@ async def _page(request: web.Request) -> tuple[User, Filters, list[dict[str, Any
 
 
 async def calls_page(request: web.Request) -> web.StreamResponse:
+    said = (request.query.get("said") or "").strip()
+    if said:  # words spoken in the call: ranked FTS matches, on a page of their own
+        raise web.HTTPFound("/calls/said?" + urlencode({"q": said}))
     user, filters, calls, after, total = await _page(request)
     tz = viewer_tz(request, user)
     _ = translator(request.get(LANG) or request.app[SETTINGS].language)
@@ -210,13 +215,16 @@ async def _call(request: web.Request) -> dict[str, Any]:
         events.append({**ev, "text": _event_text(ev["kind"], ev["detail"], fmt, _)})
     return {"call": present(call, fmt, user, linked), "events": events,
             "legs": await store.call_legs(pbx, call_id), "wrapups": wrapups,
-            "recordings": await recordings_of_call(request, call, user)}
+            "recordings": await recordings_of_call(request, call, user),
+            **await speech_of_call(request, call, user)}  # transcripts, quality
 
 
 async def call_page(request: web.Request) -> web.StreamResponse:
     data = await _call(request)
     user = current_user(request)
     return render(request, "call.html", {**data, "can_dial": bool(user.extensions),
+                                         "turns": transcript_turns(data["transcripts"],
+                                                                   data["quality"]),
                                          "labels": LABELS, "rec_labels": REC_LABELS,
                                          "rec_help": REC_HELP})
 
@@ -226,7 +234,7 @@ async def api_call(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
-    from cti.webapp import calllog_csv
+    from cti.webapp import calllog_csv, quality_pages
 
     r = app.router
     r.add_get("/calls", calls_page, name="calls")
@@ -234,3 +242,4 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/calls/{pbx}/{call_id}", call_page, name="call")
     r.add_get("/api/calls", api_calls, name="api_calls")
     r.add_get("/api/calls/{pbx}/{call_id}", api_call, name="api_call")
+    quality_pages.add_routes(app)  # /calls/said, /api/transcripts/search, /quality

@@ -24,6 +24,7 @@ from cti.webapp.i18n_calllog import CALLLOG_FR
 from cti.webapp.i18n_clients import CLIENTS_FR
 from cti.webapp.i18n_pop import POP_FR
 from cti.webapp.i18n_recordings import RECORDINGS_FR
+from cti.webapp.i18n_speech import SPEECH_FR
 from cti.webapp.i18n_tickets import TICKETS_FR
 
 LANGUAGES: tuple[str, ...] = ("fr", "en")
@@ -88,6 +89,7 @@ FR.update(RECORDINGS_FR)  # the recordings' player
 FR.update(ADMIN_FR)  # the admin pages for users
 FR.update(ACTIONS_FR)  # the action center, its nav badges and reminder toasts
 FR.update(TICKETS_FR)  # the ticket pages, attachments, canned phrases and groups
+FR.update(SPEECH_FR)  # transcripts, quality results, what was said, QA averages
 
 CATALOGS: dict[str, dict[str, str]] = {"en": {}, "fr": FR}
 
