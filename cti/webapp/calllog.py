@@ -234,7 +234,7 @@ async def api_call(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
-    from cti.webapp import calllog_csv, quality_pages
+    from cti.webapp import calllog_csv, quality_pages, speech_admin
 
     r = app.router
     r.add_get("/calls", calls_page, name="calls")
@@ -243,3 +243,4 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/calls", api_calls, name="api_calls")
     r.add_get("/api/calls/{pbx}/{call_id}", api_call, name="api_call")
     quality_pages.add_routes(app)  # /calls/said, /api/transcripts/search, /quality
+    speech_admin.add_routes(app)  # /admin/speech: the transcription queue

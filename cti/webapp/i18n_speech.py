@@ -31,4 +31,16 @@ SPEECH_FR: dict[str, str] = {
     "Alerts": "Alertes",
     "unknown": "inconnu",
     "No call scored in this period.": "Aucun appel évalué sur cette période.",
+    # /admin/speech
+    "Transcriptions": "Transcriptions",
+    "Waiting": "En attente",
+    "Transcribing": "En cours",
+    "Transcribed": "Transcrit",
+    "Retry every failed transcription": "Relancer toutes les transcriptions en échec",
+    "Waiting, running and failed": "En attente, en cours et en échec",
+    "Recording file": "Enregistrement",
+    "Attempts": "Tentatives",
+    "Retry": "Relancer",
+    "Nothing waiting: every recording is transcribed.":
+        "Rien en attente : tous les enregistrements sont transcrits.",
 }
