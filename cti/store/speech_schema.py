@@ -13,6 +13,8 @@ Why these shapes:
 * **Search** (``transcripts_fts``): an FTS5 index over the transcripts' text, kept in step by
   triggers (``content=`` table: the text is stored once), so "calls where someone said
   *refund*" is an index lookup from the call log.
+* **Scorecards edited by admins** (``scorecards``, migration 12) are kept as versions: the
+  newest is in force, the older ones say what a past score was measured against.
 * **Quality per call** (``call_quality``): the scorecard's score, each rule's result with its
   evidence, the alerts and the metrics, as JSON, with the scorecard's name and version so a
   changed scorecard can be re-run and compared.
@@ -99,6 +101,21 @@ SPEECH_MIGRATIONS: tuple[Migration, ...] = (
             *_FTS_TRIGGERS,
             _QUALITY,
             "CREATE INDEX call_quality_agent ON call_quality (agent, created_at)",
+        ),
+    ),
+    Migration(
+        12,
+        "scorecards edited in the UI (every version kept)",
+        (
+            """
+CREATE TABLE scorecards (
+    id         INTEGER PRIMARY KEY,  -- the version: the newest row is the one in force
+    text       TEXT    NOT NULL,     -- the TOML, as the admin saved it (validated first)
+    saved_by   TEXT    NOT NULL,
+    saved_at   REAL    NOT NULL,
+    note       TEXT    NOT NULL DEFAULT ''
+)
+""",
         ),
     ),
 )

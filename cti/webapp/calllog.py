@@ -234,7 +234,7 @@ async def api_call(request: web.Request) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application) -> None:
-    from cti.webapp import calllog_csv, quality_pages, speech_admin
+    from cti.webapp import calllog_csv, quality_pages, scorecard_admin, speech_admin
 
     r = app.router
     r.add_get("/calls", calls_page, name="calls")
@@ -244,3 +244,4 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/api/calls/{pbx}/{call_id}", api_call, name="api_call")
     quality_pages.add_routes(app)  # /calls/said, /api/transcripts/search, /quality
     speech_admin.add_routes(app)  # /admin/speech: the transcription queue
+    scorecard_admin.add_routes(app)  # /admin/scorecard: the quality rules, for admins

@@ -43,4 +43,19 @@ SPEECH_FR: dict[str, str] = {
     "Retry": "Relancer",
     "Nothing waiting: every recording is transcribed.":
         "Rien en attente : tous les enregistrements sont transcrits.",
+    # /admin/scorecard
+    "Scorecard": "Grille qualité",
+    "The quality rules every transcribed call is scored against (TOML: [global.<rule>] tables, "
+    "[queues.<queue>.<rule>] to change a rule for one queue). A new version applies to the "
+    "calls scored from now on.":
+        "Les règles qualité appliquées à chaque appel transcrit (TOML : tables [global.<règle>], "
+        "[queues.<file>.<règle>] pour changer une règle pour une file). Une nouvelle version "
+        "s'applique aux appels notés à partir de maintenant.",
+    "Saved: this version is now in force.": "Enregistrée : cette version est en vigueur.",
+    "Not saved: {error}": "Non enregistrée : {error}",
+    "Rules": "Règles",
+    "What changed (optional)": "Ce qui change (facultatif)",
+    "Check and save": "Vérifier et enregistrer",
+    "Versions": "Versions",
+    "The scorecard is empty or too long.": "La grille est vide ou trop longue.",
 }

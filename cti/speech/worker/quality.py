@@ -59,6 +59,23 @@ class QualityScorer:
         self.clock = clock
         self.alert_hooks: list[AlertHook] = []
         self.scored = 0
+        self._edited: tuple[int, Scorecard] | None = None
+
+    async def current(self) -> Scorecard:
+        """The scorecard in force: the newest one an admin saved in the UI, else the file's
+        (``speech.scorecard``) or the default. Read once per version."""
+        row = await self.store.query_one("SELECT id, text FROM scorecards ORDER BY id DESC "
+                                         "LIMIT 1")
+        if row is None:
+            return self.scorecard
+        if self._edited is None or self._edited[0] != row["id"]:
+            try:
+                self._edited = (int(row["id"]), Scorecard.from_toml(str(row["text"])))
+            except ValueError:  # checked when saved; a hand-edited row must not stop scoring
+                log.exception("speech: scorecard version %s is invalid; using the file's",
+                              row["id"])
+                return self.scorecard
+        return self._edited[1]
 
     async def score_call(self, pbx: str, call_id: str) -> Result | None:
         transcripts = await jobs.transcripts_of_call(self.store, pbx, call_id)
@@ -77,7 +94,7 @@ class QualityScorer:
             variables["company"] = self.company
         words = words_of(transcripts)
         duration = max((float(t["duration"] or 0) for t in transcripts), default=0.0)
-        card = self.scorecard.for_queue(call["queue"] if call else None)
+        card = (await self.current()).for_queue(call["queue"] if call else None)
 
         def evaluate() -> tuple[Result, dict[str, Any]]:
             measured = metrics(words, duration)
