@@ -63,3 +63,24 @@ async def test_supervisors_see_the_queue_and_retry_failures(store: Store) -> Non
         missing = await http.post("/admin/speech/999/retry", data={"csrf_token": csrf},
                                   allow_redirects=False)
         assert missing.status == 404
+
+
+async def test_a_keyword_alert_reaches_the_supervisor_live(store: Store) -> None:
+    from cti.bus import Bus
+    from cti.live import LiveCalls
+    from cti.webapp.keys import NOTIFICATIONS
+    from tests.test_ws import log_in, next_json, until
+    from tests.web_helpers import app_of
+
+    await seed_users(UserService(store))
+    async with serve_app(store, live=LiveCalls(Bus())) as http:
+        boss, _ = await log_in(http, "boss")
+        async with boss:
+            ws = await boss.ws_connect("/ws")
+            await next_json(ws)  # hello
+            await app_of(http)[NOTIFICATIONS].add(
+                "boss", "speech_alert", "Call c1: refund", "/calls/main/c1#quality")
+            notice = await until(ws, lambda m: m["type"] == "notice")
+            assert notice == {"type": "notice", "kind": "speech_alert",
+                              "text": "Call c1: refund", "link": "/calls/main/c1#quality"}
+            await ws.close()

@@ -95,6 +95,11 @@ class CountsPusher:
             self.app[HUB].send_to_user(username, {
                 "type": "reminder", "callback": note.data.get("callback") or {},
                 "notification": note.to_json()}, key=f"reminder:{note.id}")
+        elif note is not None and note.kind == "speech_alert":
+            # A keyword heard in a call ("refund", "lawyer"…): a toast for the supervisor.
+            self.app[HUB].send_to_user(username, {
+                "type": "notice", "kind": note.kind, "text": note.text, "link": note.link},
+                key=f"notice:{note.id}")
         self.poke(username)
 
     def on_ticket(self, change: TicketChange) -> None:

@@ -229,6 +229,28 @@
     }
   });
 
+  /* A notice for this person (a keyword alert heard in a call…): a toast linking to it. */
+  socket.on("notice", function (msg) {
+    var box = document.getElementById("cti-toasts");
+    if (!box || !msg.text) { return; }
+    var toast = document.createElement("div");
+    toast.className = "toast notice notice-" + String(msg.kind || "").replace(/[^a-z_]/g, "");
+    toast.setAttribute("role", "alert");
+    var p = document.createElement("p");
+    var link = document.createElement("a");
+    link.textContent = String(msg.text);
+    if (typeof msg.link === "string" && msg.link.charAt(0) === "/") { link.href = msg.link; }
+    p.appendChild(link);
+    toast.appendChild(p);
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "link toast-close";
+    close.textContent = box.getAttribute("data-say-dismiss") || "\u00d7";
+    close.addEventListener("click", function () { toast.remove(); });
+    toast.appendChild(close);
+    box.appendChild(toast);
+  });
+
   /* Durations as the pops and the board show them: m:ss, or h:mm:ss past an hour. */
   function clock(seconds) {
     seconds = Math.max(0, Math.floor(seconds));
