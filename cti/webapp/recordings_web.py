@@ -32,6 +32,7 @@ from cti.webapp.api import json_response
 from cti.webapp.auth import current_user
 from cti.webapp.errors import HttpError
 from cti.webapp.keys import RECORDINGS, STORE
+from cti.webapp.templating import file_size
 
 PEAKS_MAX = 2000
 #: Recording status → its label, and what the call page says when there is nothing to play.
@@ -152,16 +153,6 @@ async def recordings_of_call(request: web.Request, call: dict[str, Any],
     return out
 
 
-def human_size(n: int) -> str:
-    """Bytes as people read them: 512 B, 1.2 MB, 3.4 GB."""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"  # pragma: no cover - the loop returns at GB
-
-
 async def recordings_usage(request: web.Request) -> dict[str, Any] | None:
     """What the recordings take on disk, for supervisors (the call log's footer)."""
     service = request.app.get(RECORDINGS)
@@ -170,7 +161,7 @@ async def recordings_usage(request: web.Request) -> dict[str, Any] | None:
     usage = await service.disk_usage()
     return {"count": int(usage["files"]),
             "files": f"{usage['files']:,}".replace(",", "\u202f"),
-            "size": human_size(int(usage["bytes"]))}
+            "size": file_size(int(usage["bytes"]))}
 
 
 def add_routes(app: web.Application) -> None:

@@ -58,6 +58,17 @@ def localtime(context: jinja2.runtime.Context, value: Any, fmt: str = "%d/%m/%Y 
     return when.astimezone(context["tz"]).strftime(fmt)
 
 
+def file_size(size: int) -> str:
+    """Bytes as people read them: ``512 B``, ``12 KB``, ``3.4 MB``, ``1.2 GB``."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    if size < 1024 ** 3:
+        return f"{size / 1024 ** 2:.1f} MB"
+    return f"{size / 1024 ** 3:.1f} GB"
+
+
 def duration(seconds: Any) -> str:
     """``75`` → ``1 min 15 s``: the form agents read at a glance."""
     if seconds is None:

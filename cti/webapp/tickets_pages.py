@@ -38,7 +38,7 @@ from cti.webapp.errors import HttpError
 from cti.webapp.i18n import Translator, translator
 from cti.webapp.i18n_tickets import ATTACHMENT_MESSAGES, TICKET_LABELS
 from cti.webapp.keys import ATTACHMENTS, CLIENTS, LANG, PHRASES, SETTINGS, STORE, TICKETS
-from cti.webapp.templating import render
+from cti.webapp.templating import file_size, render
 from cti.webapp.tickets_common import (
     PAGE,
     call_facts,
@@ -53,7 +53,7 @@ from cti.webapp.tickets_common import (
     viewer_of,
     visible_ticket,
 )
-from cti.webapp.tickets_view import conflict_text, event_view, file_size, validation_text
+from cti.webapp.tickets_view import conflict_text, event_view, validation_text
 
 NOTICES = {"created": "The ticket has been created.", "saved": "Changes saved.",
            "status": "Status changed.", "reopened": "The ticket has been reopened.",

@@ -25,6 +25,7 @@ from cti.webapp.i18n_tickets import (
     PRIORITY_LABELS,
     STATUS_LABELS,
 )
+from cti.webapp.templating import file_size
 from cti.webapp.tickets_common import Names
 
 #: Values of a field change worth showing inline (longer ones just say "changed").
@@ -77,14 +78,6 @@ def validation_text(exc: ValidationError, _: Translator) -> str:
             break
     field = _(FIELD_LABELS.get(exc.field, exc.field))
     return _("Check “{field}”: {message}", field=field, message=message)
-
-
-def file_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.0f} KB"
-    return f"{size / (1024 * 1024):.1f} MB"
 
 
 def _value(field: str, value: Any, _: Translator, names: Names, tz: ZoneInfo) -> str | None:
