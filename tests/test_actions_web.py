@@ -27,7 +27,12 @@ from cti.tickets.reminders import ReminderScheduler
 from cti.users import UserService
 from cti.webapp.keys import CALLBACKS, GROUPS, NOTIFICATIONS, TICKETS
 from tests.captures import FIXTURES
-from tests.web_helpers import PEOPLE, app_of, hidden, meta_csrf, seed_users, serve_app
+from tests.web_helpers import (
+    app_of,
+    browser_session,
+    seed_users,
+    serve_app,
+)
 
 Session = tuple[aiohttp.ClientSession, str]
 
@@ -48,14 +53,7 @@ async def client(store: Store) -> AsyncIterator[TestClient[Any, Any]]:
 
 async def log_in(client: TestClient[Any, Any], username: str) -> Session:
     """A browser of its own (cookie jar) logged in as ``username``; returns it and its CSRF."""
-    http = aiohttp.ClientSession(base_url=str(client.make_url("/")),
-                                 cookie_jar=aiohttp.CookieJar(unsafe=True))
-    page = await http.get("/login")
-    token = hidden(await page.text(), "csrf_token")
-    resp = await http.post("/login", allow_redirects=False, data={
-        "username": username, "password": PEOPLE[username][0], "csrf_token": token})
-    assert resp.status == 303
-    return http, meta_csrf(await (await http.get("/")).text())
+    return await browser_session(str(client.make_url("/")), username)
 
 
 async def next_of(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:

@@ -8,17 +8,16 @@ Also the simulator's answers to the raw actions, checked against Asterisk's word
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from cti.sim.ami_session import AmiRequest, AmiSession
 from cti.sim.scenarios import Agent, CallSpec
 from cti.users import UserService
 from tests.browser import Stack, product
+from tests.web_helpers import browser_session
 
 
 @pytest.fixture
@@ -29,21 +28,6 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
         await users.create("agent1", "agent1-secret", "agent", ["1001"])
         await users.create("agent2", "agent2-secret", "agent", ["1002"])
         yield stack
-
-
-async def session_of(base: str, username: str, password: str) -> tuple[aiohttp.ClientSession,
-                                                                         str]:
-    http = aiohttp.ClientSession(base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True))
-    page = await (await http.get("/login")).text()
-    token = re.search(r'name="csrf_token" value="([^"]*)"', page)
-    assert token
-    resp = await http.post("/login", data={"username": username, "password": password,
-                                           "csrf_token": token[1]}, allow_redirects=False)
-    assert resp.status == 303
-    home = await (await http.get("/")).text()
-    csrf = re.search(r'<meta name="csrf-token" content="([^"]*)">', home)
-    assert csrf
-    return http, csrf[1]
 
 
 async def test_the_agent_pauses_resumes_and_stops_the_recording(stack: Stack) -> None:
@@ -69,8 +53,8 @@ async def test_the_agent_pauses_resumes_and_stops_the_recording(stack: Stack) ->
     (pbx, call_id), entry = next(iter(control.calls.items()))
     recording_channel = next(iter(entry.channels.values()))
     url = f"/api/calls/{pbx}/{call_id}/recording"
-    agent1, csrf1 = await session_of(stack.web.url, "agent1", "agent1-secret")
-    agent2, csrf2 = await session_of(stack.web.url, "agent2", "agent2-secret")
+    agent1, csrf1 = await browser_session(stack.web.url, "agent1", "agent1-secret")
+    agent2, csrf2 = await browser_session(stack.web.url, "agent2", "agent2-secret")
     async with agent1, agent2:
         assert (await (await agent1.get(url)).json())["state"] == "recording"
         other = await agent2.post(url, json={"action": "pause"},

@@ -28,7 +28,12 @@ from cti.store.sqlite import Store
 from cti.users import UserService
 from cti.webapp.keys import CLIENTS, HUB
 from tests.captures import FIXTURES
-from tests.web_helpers import PEOPLE, app_of, hidden, meta_csrf, seed_users, serve_app
+from tests.web_helpers import (
+    app_of,
+    browser_session,
+    seed_users,
+    serve_app,
+)
 
 Session = tuple[aiohttp.ClientSession, str]
 
@@ -62,14 +67,7 @@ async def served(store: Store) -> AsyncIterator[tuple[TestClient[Any, Any], Bus]
 
 async def log_in(client: TestClient[Any, Any], username: str) -> Session:
     """A browser of its own (cookie jar) logged in as ``username``; returns it and its CSRF."""
-    http = aiohttp.ClientSession(base_url=str(client.make_url("/")),
-                                 cookie_jar=aiohttp.CookieJar(unsafe=True))
-    page = await http.get("/login")
-    token = hidden(await page.text(), "csrf_token")
-    resp = await http.post("/login", allow_redirects=False, data={
-        "username": username, "password": PEOPLE[username][0], "csrf_token": token})
-    assert resp.status == 303
-    return http, meta_csrf(await (await http.get("/")).text())
+    return await browser_session(str(client.make_url("/")), username)
 
 
 async def next_json(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:

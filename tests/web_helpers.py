@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -91,3 +92,17 @@ async def login(client: TestClient[Any, Any], username: str, password: str | Non
 
 async def open_store(path: Path) -> Store:
     return await Store.open(path / "cti.db")
+
+
+async def browser_session(base_url: str, username: str, password: str | None = None,
+                          ) -> tuple[aiohttp.ClientSession, str]:
+    """A browser of its own (cookie jar) logged in as ``username`` on ``base_url``; returns it
+    and the session's CSRF token. The caller closes it (``async with``)."""
+    http = aiohttp.ClientSession(base_url=base_url, cookie_jar=aiohttp.CookieJar(unsafe=True))
+    page = await http.get("/login")
+    token = hidden(await page.text(), "csrf_token")
+    resp = await http.post("/login", allow_redirects=False, data={
+        "username": username, "password": password or PEOPLE[username][0],
+        "csrf_token": token})
+    assert resp.status == 303, await resp.text()
+    return http, meta_csrf(await (await http.get("/")).text())
