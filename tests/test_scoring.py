@@ -132,7 +132,7 @@ def test_greeting_with_misrecognised_company_passes_with_time_and_quote() -> Non
     assert ev.speaker == "agent"
     assert ev.start == pytest.approx(0.8)
     assert ev.end == pytest.approx(0.8 + 4 * 0.4 + 0.3)
-    assert "thank you for calling Acme" in ev.note
+    assert "thank you for calling Acme" in str(ev.note)
     assert "0:00.8" in r.detail
 
 
@@ -147,7 +147,7 @@ def test_missing_greeting_fails_saying_what_was_looked_for_and_where() -> None:
     # the closest thing the agent said in the window is quoted, with its time
     (ev,) = r.evidence
     assert ev.speaker == "agent" and ev.start < 15
-    assert ev.quote in r.detail and "closest" in ev.note
+    assert ev.quote in r.detail and "closest" in str(ev.note)
 
 
 def test_greeting_said_by_the_caller_does_not_count_for_the_agent() -> None:

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from cti.speech.explain import T, Text
 from cti.speech.matching import (
     Match,
     Token,
@@ -45,11 +46,13 @@ class Evidence:
     end: float
     speaker: str
     quote: str  # the words as recognised
-    note: str = ""
+    note: Text | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"start": round(self.start, 3), "end": round(self.end, 3),
-                "speaker": self.speaker, "quote": self.quote, "note": self.note}
+                "speaker": self.speaker, "quote": self.quote,
+                "note": self.note.render() if self.note else "",
+                "note_t": self.note.to_json() if self.note else None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +62,18 @@ class RuleResult:
     weight: float
     passed: bool
     evidence: tuple[Evidence, ...]
-    detail: str
+    explain: Text
     skipped: bool = False
+
+    @property
+    def detail(self) -> str:
+        """The explanation in English (logs, the CLI; the page renders ``explain``)."""
+        return self.explain.render()
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.kind, "weight": self.weight,
                 "passed": self.passed, "skipped": self.skipped, "detail": self.detail,
+                "explain": self.explain.to_json(),
                 "evidence": [e.to_json() for e in self.evidence]}
 
 
@@ -107,29 +116,38 @@ class Window:
             return max(0.0, duration - self.last), math.inf
         return self.start, self.end
 
-    def describe(self, duration: float) -> str:
+    def describe(self, duration: float) -> Text:
         lo, hi = self.bounds(duration)
         if self.last is not None:
-            return f"in the last {self.last:g} s (from {clock(lo)})"
+            return T("in the last {seconds:g} s (from {start})", seconds=self.last,
+                     start=clock(lo))
         if lo == 0 and hi == math.inf:
-            return "anywhere in the call"
+            return T("anywhere in the call")
         if lo == 0:
-            return f"in the first {hi:g} s"
-        return f"between {clock(lo)} and {clock(hi)}"
+            return T("in the first {seconds:g} s", seconds=hi)
+        return T("between {start} and {end}", start=clock(lo), end=clock(hi))
 
 
-def _evidence(m: Match, words: Sequence[TimedWord], note: str) -> Evidence:
+def _evidence(m: Match, words: Sequence[TimedWord], note: Text) -> Evidence:
     return Evidence(words[m.first].start, words[m.last].end, words[m.first].speaker, m.quote,
                     note)
 
 
-def _listing(phrases: Sequence[str], most: int = 4) -> str:
+def _listing(phrases: Sequence[str], most: int = 4) -> str | Text:
+    """The phrases as quoted (never translated), "and N more" past ``most``."""
     shown = ", ".join(f'"{p}"' for p in phrases[:most])
-    return shown + (f" and {len(phrases) - most} more" if len(phrases) > most else "")
+    if len(phrases) > most:
+        return T("{shown} and {more} more", shown=shown, more=len(phrases) - most)
+    return shown
 
 
-def _who(speaker: str) -> str:
-    return "anyone" if speaker == "any" else f"the {speaker}"
+def _who(speaker: str) -> Text:
+    return T({"any": "anyone", "caller": "the caller"}.get(speaker, "the agent"))
+
+
+def _speaker(speaker: str) -> Text | str:
+    """A track's speaker as a word of the sentence (``agent``/``caller`` are translated)."""
+    return T(speaker) if speaker in ("agent", "caller") else speaker
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,7 +162,7 @@ class Rule:
     def check(self, ctx: Context) -> RuleResult:
         raise NotImplementedError
 
-    def result(self, passed: bool, detail: str, evidence: Sequence[Evidence] = (),
+    def result(self, passed: bool, detail: Text, evidence: Sequence[Evidence] = (),
                skipped: bool = False) -> RuleResult:
         return RuleResult(self.name, self.kind, self.weight, passed, tuple(evidence), detail,
                           skipped)
@@ -162,8 +180,9 @@ class RequiredPhrase(Rule):
         phrases = [p for template in self.phrases for p in expand(template, ctx.variables)]
         if not phrases:
             wanted = sorted({v for p in self.phrases for v in placeholders(p)})
-            return self.result(False, "not applicable: no value for "
-                               + ", ".join(f"{{{v}}}" for v in wanted), skipped=True)
+            return self.result(False, T("not applicable: no value for {names}",
+                                        names=", ".join(f"{{{v}}}" for v in wanted)),
+                               skipped=True)
         lo, hi = self.window.bounds(ctx.metrics.duration)
         where = self.window.describe(ctx.metrics.duration)
         found: list[Match] = []
@@ -176,17 +195,23 @@ class RequiredPhrase(Rule):
                 closest = near
         if found:
             m = min(found, key=lambda m: (ctx.words[m.first].start, -m.similarity))
-            ev = _evidence(m, ctx.words, f'≈ "{m.phrase}" (similarity {m.similarity:.2f})')
-            return self.result(True, f'{ev.speaker} said "{m.quote}" at {clock(ev.start)} '
-                               f'{where}', [ev])
-        detail = (f"not found: {_who(self.speaker)} said none of {_listing(phrases)} {where} "
-                  f"(similarity ≥ {self.threshold:.2f})")
+            ev = _evidence(m, ctx.words, T('≈ "{phrase}" (similarity {similarity:.2f})',
+                                           phrase=m.phrase, similarity=m.similarity))
+            return self.result(True, T('{speaker} said "{quote}" at {at} {where}',
+                                       speaker=_speaker(ev.speaker), quote=m.quote,
+                                       at=clock(ev.start), where=where), [ev])
+        detail = T("not found: {who} said none of {phrases} {where} "
+                   "(similarity ≥ {threshold:.2f})", who=_who(self.speaker),
+                   phrases=_listing(phrases), where=where, threshold=self.threshold)
         if closest is None:
-            return self.result(False, detail + f"; {_who(self.speaker)} said nothing there")
-        ev = _evidence(closest, ctx.words, f'closest: ≈ "{closest.phrase}" (similarity '
-                       f"{closest.similarity:.2f} < {self.threshold:.2f})")
-        return self.result(False, detail + f'; closest was "{closest.quote}" at '
-                           f"{clock(ev.start)}", [ev])
+            return self.result(False, detail + T("{who} said nothing there",
+                                                 who=_who(self.speaker)))
+        ev = _evidence(closest, ctx.words,
+                       T('closest: ≈ "{phrase}" (similarity {similarity:.2f} < '
+                         '{threshold:.2f})', phrase=closest.phrase,
+                         similarity=closest.similarity, threshold=self.threshold))
+        return self.result(False, detail + T('closest was "{quote}" at {at}',
+                                             quote=closest.quote, at=clock(ev.start)), [ev])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -202,14 +227,19 @@ class ForbiddenWords(Rule):
         for track in tracks_for(self.speaker, ctx.streams):
             found += scan(track, ctx.words, phrases, threshold=self.threshold)[0]
         found.sort(key=lambda m: ctx.words[m.first].start)
-        evidence = [_evidence(m, ctx.words, f'≈ "{m.phrase}" (similarity {m.similarity:.2f})')
+        evidence = [_evidence(m, ctx.words, T('≈ "{phrase}" (similarity {similarity:.2f})',
+                                              phrase=m.phrase, similarity=m.similarity))
                     for m in found]
         if not evidence:
-            return self.result(True, f"{_who(self.speaker)} said none of the "
-                               f"{len(phrases)} forbidden words")
-        said = "; ".join(f'"{e.quote}" at {clock(e.start)}' for e in evidence[:5])
-        more = f" and {len(evidence) - 5} more" if len(evidence) > 5 else ""
-        return self.result(False, f"forbidden words said: {said}{more}", evidence)
+            return self.result(True, T("{who} said none of the {count} forbidden words",
+                                       who=_who(self.speaker), count=len(phrases)))
+        items = [T('"{quote}" at {at}', quote=e.quote, at=clock(e.start)) for e in evidence[:5]]
+        said = items[0]
+        for item in items[1:]:
+            said = said + item
+        if len(evidence) > 5:
+            said = T("{shown} and {more} more", shown=said, more=len(evidence) - 5)
+        return self.result(False, T("forbidden words said: {said}", said=said), evidence)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -221,7 +251,7 @@ class MaxSilence(Rule):
         m = ctx.metrics
         at = m.longest_silence_at
         if at is None:
-            return self.result(True, "no silence at all")
+            return self.result(True, T("no silence at all"))
         before: list[TimedWord] = []  # the last words of whoever spoke last before it
         for w in reversed([w for w in ctx.words if w.end <= at.start]):
             if len(before) == 6 or (before and w.speaker != before[0].speaker):
@@ -229,12 +259,14 @@ class MaxSilence(Rule):
             before.insert(0, w)
         ev = Evidence(at.start, at.end, before[-1].speaker if before else "",
                       " ".join(w.text for w in before),
-                      f"{at.seconds:.1f} s of silence after these words" if before
-                      else f"{at.seconds:.1f} s of silence from the start")
+                      T("{seconds:.1f} s of silence after these words" if before
+                        else "{seconds:.1f} s of silence from the start", seconds=at.seconds))
         verdict = at.seconds <= self.seconds
-        return self.result(verdict, f"longest silence {at.seconds:.1f} s from {clock(at.start)} "
-                           f"to {clock(at.end)} ({'within' if verdict else 'over'} the "
-                           f"{self.seconds:g} s limit)", [ev])
+        template = ("longest silence {seconds:.1f} s from {start} to {end} (within the "
+                    "{limit:g} s limit)" if verdict else "longest silence {seconds:.1f} s "
+                    "from {start} to {end} (over the {limit:g} s limit)")
+        return self.result(verdict, T(template, seconds=at.seconds, start=clock(at.start),
+                                      end=clock(at.end), limit=self.seconds), [ev])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -247,13 +279,14 @@ class TalkRatio(Rule):
         m = ctx.metrics
         ratio = m.agent_ratio
         if ratio is None:
-            return self.result(False, "not applicable: needs the agent's and the caller's "
-                               "legs recorded apart (or some talk)", skipped=True)
+            return self.result(False, T("not applicable: needs the agent's and the caller's "
+                                        "legs recorded apart (or some talk)"), skipped=True)
         ok = self.min <= ratio <= self.max
         total = m.talk("agent") + m.talk("caller")
-        return self.result(ok, f"the agent talked {ratio:.0%} of the talk time "
-                           f"({m.talk('agent'):.1f} s of {total:.1f} s); expected "
-                           f"{self.min:.0%}–{self.max:.0%}")
+        return self.result(ok, T("the agent talked {ratio:.0%} of the talk time ({agent:.1f} "
+                                 "s of {total:.1f} s); expected {low:.0%}–{high:.0%}",
+                                 ratio=ratio, agent=m.talk("agent"), total=total,
+                                 low=self.min, high=self.max))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,13 +15,16 @@ rule's evidence or an alert are marked so the reader finds them in the flow.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
+from cti.speech.explain import Text
 from cti.speech.worker import jobs
 from cti.users import User
-from cti.webapp.keys import STORE
+from cti.webapp.i18n import translator
+from cti.webapp.keys import LANG, SETTINGS, STORE
 from cti.webapp.recordings_web import talked_in_record
 from cti.webapp.templating import duration
 
@@ -50,10 +53,20 @@ def _recording_of(transcripts: list[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
-def _moment(item: dict[str, Any], recs: dict[str, int]) -> dict[str, Any]:
+def _explained(stored: object, english: object, tr: Callable[[str], str]) -> str:
+    """A rule's explanation in the reader's language: the stored template tree rendered
+    through the catalog, else (a result scored before explanations were stored as trees)
+    the English sentence as it was stored."""
+    text = Text.from_json(stored)
+    return text.render(tr) if text is not None else str(english or "")
+
+
+def _moment(item: dict[str, Any], recs: dict[str, int],
+            tr: Callable[[str], str] = str) -> dict[str, Any]:
     speaker = str(item.get("speaker") or "mixed")
     start = float(item.get("start") or 0.0)
-    return {"quote": "", "note": "", "keyword": "", "severity": "", **item,
+    return {"quote": "", "keyword": "", "severity": "", **item,
+            "note": _explained(item.get("note_t"), item.get("note"), tr),
             "start": start, "at": clock(start), "speaker": speaker,
             "speaker_label": SPEAKER_LABELS.get(speaker, "Speaker"),
             "rec": recs.get(speaker) or None}
@@ -76,15 +89,17 @@ def _facts(m: dict[str, Any]) -> list[dict[str, str]]:
     return out
 
 
-def present_quality(row: dict[str, Any], transcripts: list[dict[str, Any]]) -> dict[str, Any]:
+def present_quality(row: dict[str, Any], transcripts: list[dict[str, Any]],
+                    tr: Callable[[str], str] = str) -> dict[str, Any]:
     recs = _recording_of(transcripts)
     result = json.loads(row["result"] or "{}")
     metrics = json.loads(row["metrics"] or "{}")
     rules = []
     for r in result.get("rules") or ():
         label = str(r.get("name", "")).replace("_", " ").capitalize()
-        rules.append({"detail": "", "skipped": False, "passed": False, **r, "label": label,
-                      "evidence": [_moment(e, recs) for e in r.get("evidence") or ()]})
+        rules.append({"skipped": False, "passed": False, **r, "label": label,
+                      "detail": _explained(r.get("explain"), r.get("detail"), tr),
+                      "evidence": [_moment(e, recs, tr) for e in r.get("evidence") or ()]})
     return {"score": round(float(row["score"])), "scorecard": row["scorecard"],
             "agent": row["agent"], "rules": rules,
             "alerts": [_moment(a, recs) for a in result.get("alerts") or ()],
@@ -101,7 +116,8 @@ async def speech_of_call(request: web.Request, call: dict[str, Any],
     row = await store.query_one(
         "SELECT scorecard, score, result, metrics, agent FROM call_quality "
         "WHERE pbx = ? AND call_id = ?", (call["pbx"], call["call_id"]))
-    quality = present_quality(row, transcripts) if row is not None else None
+    tr = translator(request.get(LANG) or request.app[SETTINGS].language)
+    quality = present_quality(row, transcripts, tr) if row is not None else None
     return {"transcripts": transcripts, "quality": quality}
 
 
