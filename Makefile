@@ -21,7 +21,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check cti tests benchmarks
 	$(BIN)/mypy
 
-# chromium (browser test) and espeak-ng from Debian when missing and root; else a note.
+# chromium (browser test), espeak-ng, ffmpeg and docker-compose (the compose file's check,
+# tests/test_compose.py) from Debian when missing and root; else a note.
 system-deps:
 	bash scripts/system-deps.sh
 

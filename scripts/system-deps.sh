@@ -11,6 +11,10 @@
 #   ffmpeg     recordings: pydub runs it to read non-WAV files and to transcode old ones
 #              (recordings.transcode_after_days); the transcode test fails under CI without
 #              it, elsewhere it is skipped. WAV recordings never need it.
+#   docker-compose  tests/test_compose.py validates docker-compose.asterisk.yml with
+#              `docker compose config` (the v2 plugin, when the docker CLI has it) or Debian's
+#              docker-compose 1.29; neither needs a Docker engine. Under CI the test fails
+#              without one of them, elsewhere it is skipped.
 set -uo pipefail
 
 missing() {  # package command
@@ -21,12 +25,15 @@ wanted=()
 missing chromium chromium && wanted+=(chromium)
 missing espeak-ng espeak-ng && wanted+=(espeak-ng)
 missing ffmpeg ffmpeg && wanted+=(ffmpeg)
+if ! docker compose version >/dev/null 2>&1; then
+  missing docker-compose docker-compose && wanted+=(docker-compose)
+fi
 [ ${#wanted[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "note: ${wanted[*]} not installed (needs root and apt-get): the browser and" \
-       "transcode tests are skipped and recordings carry a tone; install them to run" \
-       "everything" >&2
+  echo "note: ${wanted[*]} not installed (needs root and apt-get): the browser, speech," \
+       "transcode and compose tests are skipped and recordings carry a tone; install them" \
+       "to run everything" >&2
   exit 0
 fi
 

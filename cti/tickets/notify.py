@@ -37,6 +37,7 @@ import jinja2
 
 from cti.config import Config, ConfigError
 from cti.mail import one_line
+from cti.resources import web_dir
 from cti.store.tx import Tx
 from cti.tickets.model import Ticket
 from cti.tickets.outbox import enqueue
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 
 LANGUAGES: tuple[str, ...] = ("fr", "en")
 #: Top-level ``web/templates/mail/`` beside the package (as the web pages' templates).
-MAIL_TEMPLATES = Path(__file__).resolve().parent.parent.parent / "web" / "templates" / "mail"
+MAIL_TEMPLATES = web_dir() / "templates" / "mail"
 
 
 @dataclass(frozen=True, slots=True)
