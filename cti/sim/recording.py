@@ -19,16 +19,13 @@ from __future__ import annotations
 
 import array
 import math
-import os
 import random
 import shutil
-import subprocess
-import sys
-import tempfile
 import threading
-import wave
 from dataclasses import dataclass
 from pathlib import Path
+
+from cti import pcm
 
 RATE = 8000
 
@@ -120,26 +117,12 @@ class Speech:
     def _synth(self, text: str, voice: str) -> array.array[int] | None:
         if self.espeak is None:
             return None
-        fd, tmp = tempfile.mkstemp(suffix=".wav")
-        os.close(fd)
         try:
-            subprocess.run([self.espeak, "-v", voice, "-s", "160", "-w", tmp, text],
-                           check=True, capture_output=True, timeout=20)
-            with wave.open(tmp, "rb") as w:
-                rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
-                frames = w.readframes(w.getnframes())
-            if width != 2 or channels != 1:
-                return None
-            samples = array.array("h")
-            samples.frombytes(frames)
-            if sys.byteorder == "big":
-                samples.byteswap()
-            return resample(samples, rate, RATE)
-        except (OSError, subprocess.SubprocessError, wave.Error, EOFError):
+            samples, rate = pcm.speak(text, voice, self.espeak, speed=160, timeout=20)
+        except pcm.SpeechError:
             self.failures += 1
             return None
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        return resample(samples, rate, RATE)
 
 
 def resample(samples: array.array[int], src: int, dst: int) -> array.array[int]:
@@ -186,20 +169,7 @@ def dialogue_audio(dialogue: Dialogue, speech: Speech, seconds: float) -> array.
     return out[:total]
 
 
-def write_wav(path: Path, samples: array.array[int]) -> None:
-    """8 kHz mono 16-bit PCM, as MixMonitor's ``.wav`` (written atomically)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = samples
-    if sys.byteorder == "big":
-        data = array.array("h", samples)
-        data.byteswap()
-    tmp = path.with_name(f".{path.name}.part")
-    with wave.open(str(tmp), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(data.tobytes())
-    os.replace(tmp, path)
+write_wav = pcm.write_wav
 
 
 def write_recording(path: Path, seconds: float, dialogue: Dialogue | None,
