@@ -133,6 +133,22 @@ SETTINGS: tuple[Setting, ...] = (
             "TOML file of quality rules (empty: the default scorecard shipped with cti)."),
     Setting("speech.company", "",
             "Company name the scorecard's {company} phrases look for (the agents' greeting)."),
+    Setting("survey.enabled", False,
+            "Post-call satisfaction survey: answered inbound callers sent to Stasis(cti,survey,"
+            "…) after the agent hangs up answer 1-5 by keypad (one ARI link per PBX)."),
+    Setting("survey.queues", [],
+            "Queues whose calls get the survey (empty, with survey.dids empty: every answered "
+            "inbound call)."),
+    Setting("survey.dids", [], "Dialled numbers (DIDs) whose calls get the survey."),
+    Setting("survey.questions", ["q1", "q2"],
+            "1 to 3 questions, \"id\" or \"id:prompt\" (default prompt survey-<id>, played as "
+            "sound:cti/<prompt>)."),
+    Setting("survey.language", "fr",
+            "Language of the prompts (fr, en) when the dialplan passes none or one without "
+            "prompts."),
+    Setting("survey.timeout", 6.0, "Seconds the caller has to press a key after a question."),
+    Setting("survey.retries", 1,
+            "Times a question is asked again after a wrong key or no key (then: no answer)."),
     Setting("pbx.name", "default", "Name of this PBX (part of every call's key)."),
     Setting("pbx.ami_host", "127.0.0.1", "AMI host."),
     Setting("pbx.ami_port", 5038, "AMI TCP port."),
@@ -164,6 +180,17 @@ SETTINGS: tuple[Setting, ...] = (
                                      "+40906"],
             "Numbers click-to-dial refuses (premium rate): prefixes of the number as typed, of "
             "its E.164 form and of its national form in clients.default_region."),
+    Setting("pbx.transfer_context", "from-internal",
+            "Dialplan context the UI's transfers dial the target in (BlindTransfer/Atxfer "
+            "Exten@Context): your phones' context."),
+    Setting("pbx.transfer_groups", {"support": "600"},
+            "Groups (queues) offered as transfer targets: name = extension in "
+            "pbx.transfer_context, e.g. {support = \"600\"} (the lab dialplan's support queue)."),
+    Setting("pbx.parking_lot", "default",
+            "res_parking lot Hold parks the caller in (AMI Park Parkinglot)."),
+    Setting("pbx.parking_context", "parkedcalls",
+            "Context of that lot's spaces (res_parking.conf context): Resume rings the agent's "
+            "phone and sends it to the space there."),
 )
 
 #: What ``speech.engine`` may name (``cti.speech.engines`` builds them).
@@ -193,6 +220,10 @@ class PbxConfig:
     external_min_digits: int
     dial_context: str = "from-internal"
     blocked_prefixes: tuple[str, ...] = ()
+    transfer_context: str = "from-internal"
+    transfer_groups: Mapping[str, str] = field(default_factory=lambda: {"support": "600"})
+    parking_lot: str = "default"
+    parking_context: str = "parkedcalls"
 
 
 @dataclass(frozen=True)
@@ -255,6 +286,8 @@ def _coerce(key: str, value: Any) -> Any:
         if isinstance(default, dict):
             if not isinstance(value, dict):
                 raise ValueError(value)
+            if default and all(isinstance(v, str) for v in default.values()):
+                return {str(k): str(v) for k, v in value.items()}  # names → extensions
             return {str(k): float(v) for k, v in value.items()}
     except (TypeError, ValueError) as exc:
         kind = type(default).__name__

@@ -29,6 +29,8 @@ from cti.live import LiveCalls
 from cti.mail import SmtpSettings
 from cti.pbx.actions import PbxActions, build_actions
 from cti.pbx.audit import AuditLog
+from cti.pbx.call_control import CallControl, build_call_control
+from cti.pbx.call_legs import EXTRA_EVENTS
 from cti.pbx.recording_control import RecordingControl
 from cti.pipeline import WANTED_EVENTS, Pipeline
 from cti.recordings.hygiene import RecordingHygiene
@@ -40,6 +42,7 @@ from cti.rules import OverlongWatcher
 from cti.speech.worker import SpeechWorker, speech_settings
 from cti.speech.worker.quality import QualityScorer, load_scorecard
 from cti.store.sqlite import Store
+from cti.survey.service import SurveyService
 from cti.tickets.callbacks import CallbackService
 from cti.tickets.groups import GroupService
 from cti.tickets.missed_rule import MissedCallTickets
@@ -65,7 +68,7 @@ def ami_config(pbx: PbxConfig) -> AmiConfig:
     return AmiConfig(host=pbx.ami_host, port=pbx.ami_port, username=pbx.ami_user,
                      secret=pbx.ami_secret, ping_interval=pbx.ami_ping_interval,
                      action_timeout=pbx.ami_action_timeout, backoff_min=pbx.ami_backoff_min,
-                     backoff_max=pbx.ami_backoff_max, wanted=WANTED_EVENTS)
+                     backoff_max=pbx.ami_backoff_max, wanted=WANTED_EVENTS | EXTRA_EVENTS)
 
 
 def build_tickets(config: Config, store: Store) -> TicketService:
@@ -105,6 +108,10 @@ class Daemon:
     actions: PbxActions | None = None
     #: Pause, resume or stop a running call's recording (MixMonitorMute / StopMixMonitor).
     recording_control: RecordingControl | None = None
+    #: The post-call survey (``survey.enabled``): the ARI Stasis app ``cti`` on each PBX.
+    survey: SurveyService | None = None
+    #: Hang up, transfer, hold… and supervisors' listen/whisper/barge (call_control.py).
+    call_control: CallControl | None = None
     #: Tickets and the groups they are given to (hooks: mail queue, notifications).
     tickets: TicketService | None = None
     groups: GroupService | None = None
@@ -177,6 +184,10 @@ class Daemon:
         self.recording_control = RecordingControl(
             {k.pbx.name: k.client for k in self.links}, AuditLog(self.store))
         self.ami_hooks.append(self.recording_control.on_ami_event)
+        self.call_control = build_call_control(
+            self.config.pbxes, {k.pbx.name: k.client for k in self.links}, AuditLog(self.store))
+        self.ami_hooks.append(self.call_control.on_ami_event)
+        self.survey = await SurveyService.start(self.config, self.store, self.bus, self.live)
 
     def _start_speech(self) -> None:
         """Transcribe and score every recorded call (process pool: the loop never waits)."""
@@ -286,6 +297,8 @@ class Daemon:
             out["recordings"] = {"linked": self.recording_linker.linked,
                                  "finished": self.recording_linker.finished,
                                  "errors": self.recording_linker.errors}
+        if self.survey is not None:
+            out["survey"] = self.survey.status()
         if self.store is not None:
             out["store"] = vars(self.store.stats)
         return out
@@ -307,6 +320,8 @@ class Daemon:
             await self.recording_scanner.close()
         if self.recording_linker is not None:
             await self.recording_linker.close()  # probes in flight still need the store
+        if self.survey is not None:
+            await self.survey.close()  # answers in flight still need the store
         if self.missed_rule is not None:
             self.missed_rule.close()
             await self.missed_rule.flush()

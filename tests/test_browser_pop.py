@@ -59,8 +59,10 @@ async def test_screen_pop_timer_wrapup_and_click_to_dial_in_chromium(stack: Stac
         stack.generator.play(CallSpec("inbound_answered", Agent("1001", "Alice Martin"),
                                       caller="0612345678", caller_name="",
                                       did="0155512345", ring=3.0, talk=4.0))
-        pop = page.locator(".pop").filter(has_text="Marie Dupont")
-        await pop.wait_for(timeout=1000)
+        first_pop = page.locator(".pop").filter(has_text="Marie Dupont")
+        await first_pop.wait_for(timeout=1000)
+        # this call's pop, by its key: the click-to-dial below pops a second "Marie Dupont"
+        pop = page.locator(f'.pop[data-key="{await first_pop.get_attribute("data-key")}"]')
         assert await pop.get_attribute("data-state") == "ringing"
         assert "06 12 34 56 78" in await pop.locator(".pop-number").inner_text()
         assert await pop.locator(".pop-state").inner_text() == "Sonne"

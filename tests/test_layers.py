@@ -13,9 +13,9 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (3, ("cti.webapp",)),
     (2, ("cti.bus", "cti.daemon", "cti.pipeline", "cti.rules", "cti.replay", "cti.clients",
          "cti.tickets", "cti.recordings", "cti.speech.worker", "cti.pbx", "cti.sim", "cti.demo",
-         "cti.users", "cti.live", "cti.wrapups")),
+         "cti.users", "cti.live", "cti.wrapups", "cti.survey")),
     (1, ("cti.ami.client", "cti.ami.reconnect", "cti.ami.recorder", "cti.ari", "cti.store",
-         "cti.audio", "cti.mail", "cti.capture", "cti.speech.vosk_engine",
+         "cti.audio", "cti.pcm", "cti.mail", "cti.capture", "cti.speech.vosk_engine",
          "cti.speech.sphinx_engine", "cti.speech.engines")),
     (0, ("cti",)),  # everything else: pure
 ]

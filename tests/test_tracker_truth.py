@@ -107,3 +107,39 @@ def test_json_schema_fields() -> None:
     end = parse_iso_utc(j["ended_at"])
     assert start is not None and end is not None
     assert j["duration_seconds"] == pytest.approx(end - start, abs=0.01)
+
+
+def _with_survey(varset: bool) -> list[tuple[dict[str, str], float]]:
+    """The real inbound_answered call, but the caller stays 25 s more on the line after the
+    agent hangs up (Dial's ``g``: the post-call survey), with or without the dialplan's
+    ``CTI_SURVEY`` VarSet as they go to it."""
+    events = []
+    for msg, t in load(FIXTURES / "inbound_answered").events:
+        if msg.get("Event") == "Hangup" and msg.get("Channel", "").startswith("PJSIP/trunk"):
+            if varset:
+                events.append(({"Event": "VarSet", "Privilege": "dialplan,all",
+                                "Channel": msg["Channel"], "Uniqueid": msg["Uniqueid"],
+                                "Linkedid": msg["Linkedid"], "Variable": "CTI_SURVEY",
+                                "Value": "1"}, t + 0.01))
+            events.append((msg, t + 25.0))
+        else:
+            events.append((msg, t))
+    return sorted(events, key=lambda e: e[1])
+
+
+def test_the_post_call_survey_is_not_talk_time() -> None:
+    plain = replay("inbound_answered")[0]
+    records = {}
+    for varset in (False, True):
+        tracker = Tracker()
+        ended = [e.record for e in tracker.feed_all(_with_survey(varset))
+                 if isinstance(e, CallEnded)]
+        assert len(ended) == 1  # the call ends once, when the caller hangs up after the survey
+        records[varset] = ended[0]
+    # without the marker the caller's 25 s of keypad answers count as talk (what cti can't know)
+    assert records[False].talk_seconds == pytest.approx(plain.talk_seconds + 25.0, abs=0.02)
+    # with it, the conversation ends when the caller went to the survey
+    assert records[True].talk_seconds == pytest.approx(plain.talk_seconds + 0.01, abs=0.02)
+    assert records[True].ended_at == pytest.approx(plain.ended_at + 0.01, abs=0.02)
+    assert records[True].status == plain.status == "answered"
+    assert records[True].extension == plain.extension

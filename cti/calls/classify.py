@@ -44,6 +44,9 @@ class TrackerConfig:
     overlong_by_direction: Mapping[str, float] = field(default_factory=dict)
     overlong_by_queue: Mapping[str, float] = field(default_factory=dict)
     recording_variables: tuple[str, ...] = ("MIXMONITOR_FILENAME", "CTI_RECORDING")
+    #: Set by the dialplan's [cti-survey] as the caller goes to the post-call survey: the
+    #: conversation (talk time, the call's end) stops there (dialplan/extensions_cti.conf).
+    survey_variable: str = "CTI_SURVEY"
 
     def overlong_threshold(self, direction: str, queue: str | None) -> float:
         if queue and queue in self.overlong_by_queue:

@@ -24,6 +24,12 @@ from cti.calls.state import CallState, Chan, clean, direction_of, finalize, is_c
 
 Msg = Mapping[str, str]
 
+#: Uniqueid prefix of the legs cti itself originates to *control* a call (a supervisor's phone
+#: running ChanSpy, an agent's phone fetching a parked caller back), set with the Originate
+#: ``ChannelId`` header. They are not calls of their own: the tracker never adopts them, so
+#: they neither pop nor land in the call log (see :mod:`cti.pbx.call_control`).
+CONTROL_UID_PREFIX = "ctictl-"
+
 
 class TrackerCore:
     def __init__(self, cfg: TrackerConfig | None = None) -> None:
@@ -41,7 +47,7 @@ class TrackerCore:
     # ------------------------------------------------------------------ channel bookkeeping
     def _snap(self, msg: Msg, p: str, t: float, adopt: bool = True) -> Chan | None:
         uid = msg.get(p + "Uniqueid")
-        if not uid:
+        if not uid or uid.startswith(CONTROL_UID_PREFIX):
             return None
         chan = self.chans.get(uid)
         if chan is None:

@@ -15,6 +15,10 @@ Rules (checked against real Asterisk 22 captures, see tests/fixtures/*/truth.jso
 * **extension** — inbound: the extension that answered first, else the last one rung;
   outbound and internal: the extension that dialled.
 * **talk time** — from that first callee answer to the end of the call, transfers included.
+* **end** — the last channel's hangup; or, when the caller stayed on the line for the post-call
+  survey (``CTI_SURVEY`` set by the dialplan, see ``dialplan/extensions_cti.conf``), the moment
+  they went to it: answering the survey is not talking with an agent, and would otherwise add
+  half a minute to every surveyed call's talk time and duration. The survey keeps its own times.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ class CallState:
     dial_statuses: list[str] = field(default_factory=list)
     transfers: list[Transfer] = field(default_factory=list)
     recordings: list[str] = field(default_factory=list)
+    survey_at: float | None = None  # the caller went to the post-call survey
     started_emitted: bool = False
     ended: bool = False
 
@@ -159,6 +164,8 @@ def finalize(call: CallState, cls: Classifier, pbx: str) -> CallRecord | None:
     direction = direction_of(call, cls)
     ended_candidates = [c.hangup_at for c in call.chans.values() if c.hangup_at is not None]
     ended_at = max(ended_candidates) if ended_candidates else call.created_at
+    if call.survey_at is not None:
+        ended_at = min(ended_at, call.survey_at)
     started_at = min(first.created_at, call.created_at)
     caller = call.caller_latest if direction == "inbound" else call.caller_initial
     if direction != "inbound" and first.kind == "local" and call.originator is not None:

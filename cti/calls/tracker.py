@@ -25,7 +25,7 @@ import contextlib
 from collections.abc import Callable, Iterable
 
 from cti.calls.classify import TrackerConfig, valid_channel_name
-from cti.calls.core import Msg, TrackerCore
+from cti.calls.core import CONTROL_UID_PREFIX, Msg, TrackerCore
 from cti.calls.model import DomainEvent, Party, RecordingStarted, Transfer
 from cti.calls.state import CallState, clean
 
@@ -135,6 +135,9 @@ class Tracker(TrackerCore):
         if not uid or not valid_channel_name(name):
             self.invalid += 1
             return
+        if uid.startswith(CONTROL_UID_PREFIX):  # cti's own control leg: not a call
+            self.ignored += 1
+            return
         if uid in self.chans:
             self._snap(msg, "", t)
             return
@@ -219,6 +222,11 @@ class Tracker(TrackerCore):
 
     def _on_varset(self, msg: Msg, t: float) -> None:
         var = msg.get("Variable", "").lstrip("_")
+        if var == self.cfg.survey_variable:
+            chan = self._snap(msg, "", t)
+            if chan is not None and chan.call.survey_at is None:
+                chan.call.survey_at = t
+            return
         if var in self.cfg.recording_variables:
             chan = self._snap(msg, "", t)
             path = msg.get("Value", "")

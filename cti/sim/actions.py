@@ -19,8 +19,9 @@ cancels before it plays what Asterisk would report instead:
   ``BlindTransfer`` event, the hold/``BLINDTRANSFER`` chatter: Asterisk's Redirect is an async
   goto, not a bridge transfer, so a real PBX announces no transfer (a CTI sees the target ring
   and answer inside the same call, but no transfer entry);
-* ``Atxfer``: validated like Asterisk, then refused with an error (attended transfer is not
-  simulated).
+* ``Atxfer``: validated like Asterisk; :mod:`cti.sim.call_features` then replaces it with the
+  modelled attended transfer (:mod:`cti.sim.atxfer`), and adds ``Park``, the parked-call
+  retrieval and ChanSpy legs on top of ``Originate`` and ``Hangup``.
 
 Bad requests get ``Response: Error`` with Asterisk's message and never stop the server.
 """
@@ -34,6 +35,7 @@ from cti.ami.messages import AmiMessage
 from cti.sim.ami_server import AmiServer
 from cti.sim.ami_session import AmiRequest, AmiSession, format_message
 from cti.sim.ami_state import ChannelRecord
+from cti.sim.call_features import CallFeatures
 from cti.sim.generator import CallGenerator, LiveCall
 from cti.sim.originate import Originator
 from cti.sim.scenarios import BURST, Agent, CallRender, CallSpec, RenderEvent, TimeMap
@@ -58,6 +60,7 @@ def install(server: AmiServer, generator: CallGenerator) -> SimActions:
                           ("Redirect", actions.redirect),
                           ("BlindTransfer", actions.blind_transfer), ("Atxfer", actions.atxfer)):
         server.register_action(name, handler)
+    CallFeatures(server, generator).install()  # Park, resume, ChanSpy, attended transfer
     return actions
 
 

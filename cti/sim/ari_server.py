@@ -58,6 +58,7 @@ from cti.sim.ari_model import (
     playback_event,
 )
 from cti.sim.ari_routes import add_routes, ari_middleware, dumps
+from cti.sim.ari_survey import add_survey_routes
 
 if TYPE_CHECKING:
     from cti.sim.ami_server import AmiServer
@@ -103,6 +104,7 @@ class AriServer:
         self._apps_changed = asyncio.Event()
         self._on_answer: dict[str, tuple[str, list[str]]] = {}  # originate: app and args
         self._play_tasks: dict[str, asyncio.Task[None]] = {}  # channel id -> last playback
+        self._playback_tasks: dict[str, asyncio.Task[None]] = {}  # DELETE /playbacks/{id}
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
 
@@ -110,6 +112,7 @@ class AriServer:
     async def start(self) -> None:
         app = web.Application(middlewares=[ari_middleware(self)])
         add_routes(app, self)
+        add_survey_routes(app, self)  # DELETE /playbacks/{id}, …/continue (cti.sim.ari_survey)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -278,6 +281,7 @@ class AriServer:
         self.playbacks[playback.id] = playback
         previous = self._play_tasks.get(chan.id)
         self._play_tasks[chan.id] = asyncio.create_task(self._play(playback, previous))
+        self._playback_tasks[playback.id] = self._play_tasks[chan.id]
         return playback
 
     async def _play(self, playback: SimPlayback, previous: asyncio.Task[None] | None) -> None:
@@ -302,6 +306,7 @@ class AriServer:
             self._playback_event("PlaybackFinished", playback)
         finally:
             self.playbacks.pop(playback.id, None)
+            self._playback_tasks.pop(playback.id, None)
 
     def _stop_playbacks(self, chan: SimChannel) -> None:
         for playback in [p for p in self.playbacks.values() if p.channel_id == chan.id]:

@@ -85,13 +85,17 @@ class LiveCall:
     written: list[Path] = field(default_factory=list)
     listeners: list[Listener] = field(default_factory=list)
     messages: int = 0
+    #: Channels an action created for this call outside any rendered capture (parking
+    #: retrieval, attended-transfer legs: :mod:`cti.sim.call_features`).
+    extra: set[str] = field(default_factory=set)
 
     @property
     def linkedid(self) -> str:
         return self.render.ids.get(Token("L"), "")
 
     def uniqueids(self) -> set[str]:
-        return {v for r in self.renders for t, v in r.ids.items() if t.name in ("U", "L")}
+        return {v for r in self.renders for t, v in r.ids.items()
+                if t.name in ("U", "L")} | self.extra
 
     async def wait(self, timeout: float | None = None) -> None:
         async with asyncio.timeout(timeout):
@@ -267,6 +271,11 @@ class CallGenerator:
 
     def call_of(self, uid: str) -> LiveCall | None:
         return self.by_uid.get(uid)
+
+    def adopt(self, live: LiveCall, uid: str) -> None:
+        """Count channel ``uid`` (made by an action) as one of ``live``'s."""
+        live.extra.add(uid)
+        self.by_uid[uid] = live
 
     # ------------------------------------------------------------------ scheduler
     def _push(self, at: float, live: LiveCall | None, action: Callable[[], None]) -> None:

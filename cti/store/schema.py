@@ -18,6 +18,7 @@ from cti.store.mail_schema import MAIL_MIGRATIONS
 from cti.store.migration import Migration as Migration
 from cti.store.recordings_schema import RECORDING_MIGRATIONS
 from cti.store.speech_schema import SPEECH_MIGRATIONS  # re-exported: older imports
+from cti.store.survey_schema import SURVEY_MIGRATIONS
 from cti.store.tickets_schema import TICKET_MIGRATIONS
 from cti.store.users_schema import USER_MIGRATIONS
 from cti.store.wrapup_schema import WRAPUP_MIGRATIONS
@@ -153,7 +154,7 @@ MIGRATIONS: tuple[Migration, ...] = (CALL_MIGRATIONS + CLIENT_MIGRATIONS + USER_
                                      + WRAPUP_MIGRATIONS + AUDIT_MIGRATIONS + CALLLOG_MIGRATIONS
                                      + TICKET_MIGRATIONS + ACTION_MIGRATIONS
                                      + MAIL_MIGRATIONS + RECORDING_MIGRATIONS
-                                     + SPEECH_MIGRATIONS)
+                                     + SPEECH_MIGRATIONS + SURVEY_MIGRATIONS)
 
 
 def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...], stamps: bool) -> str:

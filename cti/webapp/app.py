@@ -24,6 +24,7 @@ from cti.config import Config
 from cti.live import LiveCalls
 from cti.pbx.actions import PbxActions
 from cti.pbx.audit import AuditLog
+from cti.pbx.call_control import CallControl
 from cti.pbx.recording_control import RecordingControl
 from cti.recordings.service import RecordingService
 from cti.recordings.settings import RecordingSettings
@@ -35,6 +36,7 @@ from cti.tickets.service import TicketService
 from cti.users import UserService
 from cti.webapp import (
     admin_users,
+    api_callcontrol,
     api_clients,
     api_mail,
     api_recording,
@@ -56,6 +58,7 @@ from cti.webapp.errors import error_middleware
 from cti.webapp.i18n import zone
 from cti.webapp.keys import (
     ACTIONS,
+    CALL_CONTROL,
     CLIENTS,
     CONFIG,
     GROUPS,
@@ -126,6 +129,7 @@ def create_app(
     metrics_providers: list[MetricsProvider] | None = None,
     tickets: TicketService | None = None,
     recording_control: RecordingControl | None = None,
+    call_control: CallControl | None = None,
     recordings: RecordingService | None = None,
     groups: GroupService | None = None,
     callbacks: CallbackService | None = None,
@@ -158,6 +162,7 @@ def create_app(
     # Click-to-dial, /healthz and /metrics: the daemon's (without one, no PBX: dial → 503).
     app[ACTIONS] = actions or PbxActions({}, {}, AuditLog(store))
     app[RECORDING_CONTROL] = recording_control or RecordingControl({}, AuditLog(store))
+    app[CALL_CONTROL] = call_control or CallControl({}, {}, AuditLog(store))
     app[RECORDINGS] = recordings or RecordingService(store, RecordingSettings.from_config(config))
     app[PBX_STATES] = pbx_states or dict
     app[METRICS] = list(metrics_providers or [])
@@ -178,6 +183,7 @@ def create_app(
                   watch_tickets=tickets is None)
     api_wrapup.add_routes(app)
     api_recording.add_routes(app)  # pause / resume / stop a call's recording
+    api_callcontrol.add_routes(app)  # hang up, transfer, hold, listen… a live call
     recordings_web.add_routes(app)  # /recordings/{id}: replay with Range, peaks
     calllog.add_routes(app)  # /calls, /calls.csv, /calls/{pbx}/{id}, /api/calls…
     clients_pages.add_routes(app)  # /clients, /clients/{id} (client_page), forms

@@ -43,6 +43,7 @@ from cti.webapp.i18n_calllog import (
 from cti.webapp.keys import CLIENTS, LANG, SETTINGS, STORE, USERS, WRAPUPS
 from cti.webapp.recordings_web import REC_HELP, REC_LABELS, recordings_of_call, recordings_usage
 from cti.webapp.speech_view import speech_of_call, transcript_turns
+from cti.webapp.survey_view import survey_of_call
 from cti.webapp.templating import TZ_COOKIE, render
 
 LABELS = {"direction": DIRECTION_LABELS, "status": STATUS_LABELS, "period": PERIOD_LABELS,
@@ -216,7 +217,8 @@ async def _call(request: web.Request) -> dict[str, Any]:
     return {"call": present(call, fmt, user, linked), "events": events,
             "legs": await store.call_legs(pbx, call_id), "wrapups": wrapups,
             "recordings": await recordings_of_call(request, call, user),
-            **await speech_of_call(request, call, user)}  # transcripts, quality
+            **await speech_of_call(request, call, user),  # transcripts, quality
+            **await survey_of_call(request, call, user)}  # the caller's survey answers
 
 
 async def call_page(request: web.Request) -> web.StreamResponse:

@@ -20,11 +20,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cti.webapp.i18n_actions import ACTIONS_FR
 from cti.webapp.i18n_admin import ADMIN_FR
 from cti.webapp.i18n_board import BOARD_FR
+from cti.webapp.i18n_callcontrol import CALLCONTROL_FR
 from cti.webapp.i18n_calllog import CALLLOG_FR
 from cti.webapp.i18n_clients import CLIENTS_FR
 from cti.webapp.i18n_pop import POP_FR
 from cti.webapp.i18n_recordings import RECORDINGS_FR
 from cti.webapp.i18n_speech import SPEECH_FR
+from cti.webapp.i18n_survey import SURVEY_FR
 from cti.webapp.i18n_tickets import TICKETS_FR
 
 LANGUAGES: tuple[str, ...] = ("fr", "en")
@@ -85,11 +87,13 @@ FR.update(POP_FR)  # the screen pop's own strings
 FR.update(CALLLOG_FR)  # the call log, the call page and click-to-dial
 FR.update(CLIENTS_FR)  # the client list, card and forms
 FR.update(BOARD_FR)  # the supervisors' live board
+FR.update(CALLCONTROL_FR)  # hold, transfer, hang up; listen, whisper, barge
 FR.update(RECORDINGS_FR)  # the recordings' player
 FR.update(ADMIN_FR)  # the admin pages for users
 FR.update(ACTIONS_FR)  # the action center, its nav badges and reminder toasts
 FR.update(TICKETS_FR)  # the ticket pages, attachments, canned phrases and groups
 FR.update(SPEECH_FR)  # transcripts, quality results, what was said, QA averages
+FR.update(SURVEY_FR)  # satisfaction surveys: a call's answers, per-agent scores
 
 CATALOGS: dict[str, dict[str, str]] = {"en": {}, "fr": FR}
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import jinja2
@@ -20,8 +19,10 @@ from cti.config import Config, ConfigError
 from cti.live import LiveCalls
 from cti.metrics import Family
 from cti.pbx.actions import PbxActions
+from cti.pbx.call_control import CallControl
 from cti.pbx.recording_control import RecordingControl
 from cti.recordings.service import RecordingService
+from cti.resources import web_dir
 from cti.store.sqlite import Store
 from cti.tickets.actioncenter import ActionCenter
 from cti.tickets.attachments import AttachmentService
@@ -45,8 +46,8 @@ PbxStatesFn = Callable[[], dict[str, str]]
 #: Metric families read at each ``/metrics`` scrape (the daemon's counters, the hub's…).
 MetricsProvider = Callable[[], list[Family]]
 
-#: Where templates and static files live: top-level ``web/`` beside the package.
-WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
+#: Where templates and static files live (the checkout's ``web/``, or the wheel's data files).
+WEB_DIR = web_dir()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,8 @@ LIVE = web.AppKey("cti.live_calls", LiveCalls)
 HUB: web.AppKey[PopHub] = web.AppKey("cti.pop_hub")
 #: Pause / resume / stop a running call's recording (the daemon's, or one with no PBX).
 RECORDING_CONTROL = web.AppKey("cti.recording_control", RecordingControl)
+#: Hang up, transfer, hold, and supervisors' listen/whisper/barge (the daemon's, or no PBX).
+CALL_CONTROL = web.AppKey("cti.call_control", CallControl)
 #: The call recordings (the daemon's service, or one over the configured folder).
 RECORDINGS = web.AppKey("cti.recordings", RecordingService)
 WRAPUPS = web.AppKey("cti.wrapups", WrapupService)

@@ -10,7 +10,9 @@ calls whose recordings they may hear (the rule of :mod:`cti.webapp.recordings_we
 
 ``/quality`` (JSON ``/api/quality``), supervisors only: per agent extension over a period
 (today, this week, this month in the viewer's zone, by the call's start): calls scored, the
-average score, each rule's pass rate (skipped rules not counted), the alerts raised.
+average score, each rule's pass rate (skipped rules not counted), the alerts raised; and what
+callers said in the satisfaction survey (``surveys``, by the survey's start; see
+:mod:`cti.webapp.survey_view`): surveys, responses, response rate, average and per question.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from cti.webapp.calllog import NumberFormat, viewer_tz
 from cti.webapp.calllog_filters import period_bounds
 from cti.webapp.keys import CLIENTS, STORE, USERS
 from cti.webapp.speech_view import may_read
+from cti.webapp.survey_view import survey_by_agent
 from cti.webapp.templating import render
 
 SEARCH_LIMIT = 50
@@ -153,7 +156,7 @@ async def quality_data(request: web.Request, *,
             "pass_rates": {n: round(100 * p / c) for n, (p, c) in a["rules"].items() if c},
             "link": f"/calls?{link}&period={period}" if link else f"/calls?period={period}"})
     return {"period": period, "since": since, "until": until, "rules": rule_names,
-            "agents": out}
+            "agents": out, "surveys": await survey_by_agent(request, since, until, people)}
 
 
 @require_role("supervisor")

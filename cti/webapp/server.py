@@ -92,6 +92,7 @@ async def start_for_daemon(daemon: _DaemonLike) -> WebServer:
                      callbacks=getattr(daemon, "callbacks", None),
                      notifications=getattr(daemon, "notifications", None),
                      recording_control=getattr(daemon, "recording_control", None),
+                     call_control=getattr(daemon, "call_control", None),
                      recordings=getattr(daemon, "recordings", None),
                      metrics_providers=[daemon_metrics(daemon)]
                      if isinstance(daemon, Daemon) else [])

@@ -106,6 +106,8 @@
       stateCell.appendChild(rec);
     }
     cell(row, "", "timer");
+    // Listen, whisper, barge, hang up (callcontrol.js).
+    if (window.cti.callControl) { window.cti.callControl.boardCell(row, call); }
     tick(entry);
   }
 

@@ -140,6 +140,8 @@
     drawHistory(q(el, ".pop-history"), call.history);
     drawActions(el, call, p);
     drawRecording(entry);
+    // Hold, transfer, consult, hang up (callcontrol.js): while the call is up on my phone.
+    if (window.cti.callControl) { window.cti.callControl.pop(el, call, mine([call.extension])); }
 
     var form = q(el, ".pop-wrapup");
     if (call.state === "ended" && !entry.formShown && (mine(call.talked) || mine([call.origin]))) {
