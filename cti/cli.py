@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--no-auto-missed", dest="tickets.auto_missed",
                            action="store_false", default=True,
                            help="do not open a ticket for each missed call (the demo does)")
+            p.add_argument("--no-survey", dest="survey.enabled", action="store_false",
+                           default=True, help="no post-call survey (the demo's callers answer "
+                           "it after half of the answered inbound calls)")
             _web_flags(p)
 
     _user_parsers(sub)

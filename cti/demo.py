@@ -25,6 +25,7 @@ from cti.daemon import Daemon, FrontEnd, FrontEndStarter, start_front_end
 from cti.sim.ami_queue import install as install_queue_actions
 from cti.sim.ami_server import AmiServer
 from cti.sim.ari_server import AriServer
+from cti.sim.demo_survey import DemoSurveyCallers
 from cti.sim.generator import CallGenerator
 from cti.sim.traffic import SimConfig
 from cti.tickets.groups import GroupService
@@ -191,6 +192,12 @@ async def run_demo(config: Config, opts: SimOptions, seconds: float = 0.0,
             print(call_line(event.record), file=out, flush=True)
 
     daemon.bus.subscribe(show)
+    surveys = None
+    if config.get("survey.enabled"):  # callers stay on the line and answer the survey
+        surveys = DemoSurveyCallers(sim.ari, seed=opts.seed,
+                                    language=str(config.get("survey.language")),
+                                    questions=len(list(config.get("survey.questions"))))
+        daemon.bus.subscribe(surveys.on_event)
     await daemon.start()
     front: FrontEnd | None = None
     web_lines = ""
@@ -220,6 +227,8 @@ async def run_demo(config: Config, opts: SimOptions, seconds: float = 0.0,
     finally:
         if front is not None:
             await front.close()
+        if surveys is not None:
+            await surveys.close()
         await daemon.close()
         await sim.close()
     return 0

@@ -3,6 +3,7 @@ SQLite well within a minute (the deadline below), and Ctrl-C stops it cleanly.""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import sqlite3
@@ -115,3 +116,43 @@ async def test_demo_serves_the_web_ui_with_the_demo_logins(tmp_path: Path) -> No
             status = await resp.json()
         assert status["user"]["extensions"] == ["1001"] and "default" in status["daemon"]
     assert await demo == 0
+
+
+async def test_demo_callers_answer_the_post_call_survey(tmp_path: Path) -> None:
+    """The demo turns the survey on and its callers answer it after answered inbound calls:
+    survey rows with the agent who took the call and scores 1-5 land in SQLite."""
+    import asyncio
+    import io
+
+    from cti.config import load_config
+    from cti.demo import SimOptions, run_demo
+
+    db = tmp_path / "demo.db"
+    config = load_config(env={}, overrides={"db.path": str(db), "survey.enabled": True})
+    opts = SimOptions(ami_port=0, ari_port=0, rate=40, recordings=None, time_scale=5, seed=3)
+    demo = asyncio.create_task(run_demo(config, opts, 90.0, io.StringIO()))
+    rows: list[tuple[str, str | None, int | None]] = []
+    try:
+        for _ in range(900):
+            if demo.done():
+                break
+            if db.exists():
+                try:
+                    with sqlite3.connect(db) as conn:
+                        rows = conn.execute(
+                            "select s.status, s.agent, a.score from surveys s join calls c on "
+                            "c.pbx = s.pbx and c.call_id = s.call_id left join survey_answers a "
+                            "on a.survey_id = s.id where s.status != 'running'").fetchall()
+                except sqlite3.OperationalError:
+                    rows = []
+            if any(score is not None for _, _, score in rows):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        demo.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await demo
+    scored = [(status, agent, score) for status, agent, score in rows if score is not None]
+    assert scored, rows
+    assert all(1 <= int(score) <= 5 and agent for _, agent, score in scored)
+    assert {status for status, _, _ in scored} <= {"completed", "partial"}
