@@ -34,7 +34,6 @@ import itertools
 import logging
 import math
 import random
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,28 +43,12 @@ from cti.sim.ami_server import AmiServer
 from cti.sim.recording import Dialogue, Speech, write_recording
 from cti.sim.scenarios import CallRender, CallSpec, RenderEvent, SimPbx
 from cti.sim.templates import Token
+from cti.sim.timemap import VirtualClock
 from cti.sim.traffic import PlannedCall, SimConfig, Traffic
 
 log = logging.getLogger(__name__)
 
 Listener = Callable[[AmiMessage, float], None]
-
-
-class VirtualClock:
-    """Simulated epoch seconds: ``epoch + elapsed real time × scale``."""
-
-    def __init__(self, scale: float = 1.0, epoch: float | None = None) -> None:
-        if scale <= 0:
-            raise ValueError("time_scale must be positive")
-        self.scale = scale
-        self.epoch = time.time() if epoch is None else epoch
-        self._mono0 = time.monotonic()
-
-    def now(self) -> float:
-        return self.epoch + (time.monotonic() - self._mono0) * self.scale
-
-    def real_delay(self, at: float) -> float:
-        return (at - self.now()) / self.scale
 
 
 @dataclass(eq=False)

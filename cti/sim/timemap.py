@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import time
 from collections.abc import Mapping, Sequence
 
 from cti.sim.templates import Template
@@ -71,3 +72,20 @@ class TimeMap:
             prev_a, prev_b = anchors[-1]
             anchors.append((at, prev_b + (at - prev_a if want is None else max(0.0, want))))
         return cls([e.t for e in tpl.events], anchors)
+
+
+class VirtualClock:
+    """Simulated epoch seconds: ``epoch + elapsed real time × scale``."""
+
+    def __init__(self, scale: float = 1.0, epoch: float | None = None) -> None:
+        if scale <= 0:
+            raise ValueError("time_scale must be positive")
+        self.scale = scale
+        self.epoch = time.time() if epoch is None else epoch
+        self._mono0 = time.monotonic()
+
+    def now(self) -> float:
+        return self.epoch + (time.monotonic() - self._mono0) * self.scale
+
+    def real_delay(self, at: float) -> float:
+        return (at - self.now()) / self.scale
